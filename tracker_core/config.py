@@ -88,6 +88,9 @@ class TrackerConfig:
     refinement: RefinementConfig = field(default_factory=RefinementConfig)
     seed: int = 1
     device: str = "auto"  # "auto" = CUDA when available, else CPU
+    # What the tracker does after a person corrects a box: "reinitialize" (fresh model from the corrected box)
+    # or "update" (keep the model, train on the corrected sample). Chosen with `atom bench annotate`.
+    correction_policy: str = "reinitialize"
 
     def replace(self, **changes) -> TrackerConfig:
         return dataclasses.replace(self, **changes)
