@@ -1,0 +1,165 @@
+"""Precise RoI Pooling (Jiang et al., "Acquisition of Localization Confidence", ECCV 2018) in pure PyTorch.
+
+Works on CPU and CUDA without a compiled extension and follows the convention of the CUDA kernel used by the
+reference tracker (../shared/reference/atom_reference.md, section 2):
+
+* the feature value ``f[i, j]`` sits at the continuous point ``(y=i, x=j)``, with no half-pixel offset;
+* the continuous map is the bilinear interpolant ``F(y, x) = sum_ij f[i, j] tri(y - i) tri(x - j)`` with
+  ``tri(t) = max(0, 1 - |t|)``, so cells outside ``[0, H-1] x [0, W-1]`` count as zero and ``F`` decays
+  linearly to 0 over one cell beyond the border;
+* a box ``[x1, y1, x2, y2]`` (input pixels, multiplied by ``spatial_scale``) is split into ``PH x PW`` bins
+  of size ``bw = max(x2 - x1, 0) / PW``, ``bh = max(y2 - y1, 0) / PH``; each output is the exact integral of
+  ``F`` over its bin divided by the bin area, and 0 for a bin of zero area.
+
+Because ``F`` is separable, the integral over a bin ``[xs, xe] x [ys, ye]`` is
+``sum_ij f[i, j] Hy(i) Hx(j)`` with ``Hx(j) = T(xe - j) - T(xs - j)``, ``T`` the antiderivative of ``tri``.
+All boxes of an image are therefore pooled by two small matrix products (``Hy @ f @ Hx^T``) instead of a
+per-box loop, and autograd yields the exact gradients w.r.t. the features and the box coordinates
+(``dHx(j)/dxe = tri(xe - j)``), the same ones the CUDA kernel computes analytically.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["PrRoIPool2D", "prroi_pool2d", "prroi_pool2d_batched"]
+
+
+def _tri_antiderivative(t: torch.Tensor) -> torch.Tensor:
+    """``T(t) = integral_{-inf}^{t} max(0, 1 - |s|) ds``, elementwise.
+
+    Clamping first makes T constant (0 or 1) outside [-1, 1] with zero gradient there, and both polynomial
+    branches stay finite everywhere, so ``torch.where`` cannot leak NaN gradients.
+    """
+    tc = t.clamp(-1.0, 1.0)
+    return torch.where(tc <= 0, 0.5 * (tc + 1.0) ** 2, 1.0 - 0.5 * (1.0 - tc) ** 2)
+
+
+def _bin_weights(start: torch.Tensor, end: torch.Tensor, num_bins: int, size: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integral weights of the bins of a 1-D interval over the feature cells.
+
+    Args:
+        start, end: (...,) interval ends in feature cells.
+        num_bins: number of equal bins the interval is split into.
+        size: number of feature cells along this axis.
+
+    Returns:
+        weights (..., num_bins, size): ``w[..., b, j]`` = integral of ``tri(t - j)`` over bin ``b``.
+        bin_size (...,): the bin length, ``max(end - start, 0) / num_bins``.
+    """
+    bin_size = (end - start).clamp(min=0) / num_bins
+    k = torch.arange(num_bins, dtype=start.dtype, device=start.device)
+    bin_start = start[..., None] + k * bin_size[..., None]  # (..., num_bins)
+    bin_end = bin_start + bin_size[..., None]
+    cells = torch.arange(size, dtype=start.dtype, device=start.device)
+    weights = (_tri_antiderivative(bin_end[..., None] - cells)
+               - _tri_antiderivative(bin_start[..., None] - cells))
+    return weights, bin_size
+
+
+def prroi_pool2d_batched(features: torch.Tensor, boxes: torch.Tensor, pooled_height: int, pooled_width: int,
+                         spatial_scale: float) -> torch.Tensor:
+    """Precise RoI pooling of P boxes per image.
+
+    Args:
+        features: (N, C, H, W) feature maps.
+        boxes: (N, P, 4) boxes ``[x1, y1, x2, y2]`` in input pixels; box ``p`` of row ``n`` pools image ``n``.
+        pooled_height, pooled_width: output bins PH, PW per box.
+        spatial_scale: factor from input pixels to feature cells (e.g. 1/8 for stride-8 features).
+
+    Returns:
+        (N, P, C, PH, PW): the average of the bilinear interpolant over each bin; 0 for zero-area boxes.
+
+    Never gathers per-box copies of the feature map: the cost is O(N P C H W min(PH, PW)) multiply-adds and
+    the largest intermediate is (N, P, C, H or W, min(PH, PW)).
+    """
+    if features.dim() != 4:
+        raise ValueError(f"features must be (N, C, H, W), got shape {tuple(features.shape)}")
+    if boxes.dim() != 3 or boxes.shape[-1] != 4 or boxes.shape[0] != features.shape[0]:
+        raise ValueError(
+            f"boxes must be (N, P, 4) with N = {features.shape[0]}, got shape {tuple(boxes.shape)}")
+    height, width = features.shape[-2:]
+    scaled = boxes.to(features.dtype) * spatial_scale
+    x1, y1, x2, y2 = scaled.unbind(-1)
+    wx, bin_w = _bin_weights(x1, x2, pooled_width, width)  # (N, P, PW, W), (N, P)
+    wy, bin_h = _bin_weights(y1, y2, pooled_height, height)  # (N, P, PH, H), (N, P)
+
+    # Contract the longer pooled axis last so the intermediate tensor is the smaller one.
+    if pooled_width <= pooled_height:
+        tmp = torch.einsum("ncij,npbj->npcib", features, wx)  # (N, P, C, H, PW)
+        integral = torch.einsum("npai,npcib->npcab", wy, tmp)
+    else:
+        tmp = torch.einsum("npai,ncij->npcaj", wy, features)  # (N, P, C, PH, W)
+        integral = torch.einsum("npcaj,npbj->npcab", tmp, wx)
+
+    area = bin_w * bin_h
+    valid = area > 0
+    # Dividing by a safe area and masking afterwards keeps the value and every gradient finite (exactly 0) for
+    # degenerate boxes, where the kernel outputs 0.
+    safe_area = torch.where(valid, area, torch.ones_like(area))
+    out = integral / safe_area[..., None, None, None]
+    return torch.where(valid[..., None, None, None], out, torch.zeros_like(out))
+
+
+def prroi_pool2d(features: torch.Tensor, rois: torch.Tensor, pooled_height: int, pooled_width: int,
+                 spatial_scale: float) -> torch.Tensor:
+    """Precise RoI pooling of boxes that each name their image.
+
+    Args:
+        features: (N, C, H, W) feature maps.
+        rois: (K, 5) rows ``[batch_index, x1, y1, x2, y2]``, coordinates in input pixels.
+        pooled_height, pooled_width: output bins PH, PW per box.
+        spatial_scale: factor from input pixels to feature cells.
+
+    Returns:
+        (K, C, PH, PW). Differentiable w.r.t. ``features`` and the coordinates (the batch index gets 0).
+
+    The boxes are grouped per image into a padded (N, P_max, 4) tensor (padding = empty boxes) and pooled with
+    :func:`prroi_pool2d_batched`, so there is no loop over boxes or images.
+    """
+    if rois.dim() != 2 or rois.shape[1] != 5:
+        raise ValueError(f"rois must be (K, 5) [batch_index, x1, y1, x2, y2], got shape {tuple(rois.shape)}")
+    num_images, channels = features.shape[:2]
+    num_rois = rois.shape[0]
+    if num_rois == 0:
+        return features.new_zeros(0, channels, pooled_height, pooled_width)
+    batch_idx = rois[:, 0].detach().round().long()
+    lo, hi = batch_idx.aminmax()
+    if int(lo) < 0 or int(hi) >= num_images:
+        raise ValueError(f"roi batch indices must lie in [0, {num_images - 1}], got [{int(lo)}, {int(hi)}]")
+
+    # Position of each roi inside its image's group, preserving the input order within an image.
+    counts = torch.bincount(batch_idx, minlength=num_images)
+    order = torch.argsort(batch_idx, stable=True)
+    group_start = torch.cumsum(counts, 0) - counts
+    pos = torch.empty_like(batch_idx)
+    pos[order] = torch.arange(num_rois, device=rois.device) - group_start[batch_idx[order]]
+    max_per_image = int(counts.max())
+
+    coords = rois[:, 1:].to(features.dtype)
+    boxes = coords.new_zeros(num_images, max_per_image, 4).index_put((batch_idx, pos), coords)
+    pooled = prroi_pool2d_batched(features, boxes, pooled_height, pooled_width, spatial_scale)
+    return pooled[batch_idx, pos]
+
+
+class PrRoIPool2D(nn.Module):
+    """Module form of :func:`prroi_pool2d`: ``forward(features (N,C,H,W), rois (K,5)) -> (K,C,PH,PW)``."""
+
+    def __init__(self, pooled_height: int, pooled_width: int, spatial_scale: float):
+        super().__init__()
+        self.pooled_height = int(pooled_height)
+        self.pooled_width = int(pooled_width)
+        self.spatial_scale = float(spatial_scale)
+
+    def forward(self, features: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        return prroi_pool2d(features, rois, self.pooled_height, self.pooled_width, self.spatial_scale)
+
+    def forward_batched(self, features: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W), (N, P, 4) x1y1x2y2 -> (N, P, C, PH, PW); see :func:`prroi_pool2d_batched`."""
+        return prroi_pool2d_batched(features, boxes, self.pooled_height, self.pooled_width,
+                                    self.spatial_scale)
+
+    def extra_repr(self) -> str:
+        return f"pooled=({self.pooled_height}, {self.pooled_width}), spatial_scale={self.spatial_scale}"
