@@ -16,7 +16,7 @@ SHARED_DATA = Path(os.environ.get("ATOM_SHARED_DATA", Path(__file__).resolve().p
 def shared_data() -> Path:
     """../shared/data (real benchmark sequences); tests using it skip when it is absent, as on a user's machine."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real sequences not available: {SHARED_DATA} is absent (it exists only on the developers' machines)")
+        pytest.skip(f"real sequences not available: {SHARED_DATA} is absent (only developers have it)")
     return SHARED_DATA.resolve()
 
 

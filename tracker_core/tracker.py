@@ -1,0 +1,348 @@
+"""The ATOM tracking loop (paper section 3; reference section 3.3-3.4), split the way the data flows.
+
+Per sequence: the IoU-Net's reference modulation and the classifier's projection are computed once, from the first
+frame.  Per frame: one crop, one backbone pass, the classifier scores, the localisation, then box refinement that
+runs only the IoU-Net's RoI head.
+
+State is kept in image coordinates, in the project's box convention: ``self.center`` (x, y) and ``self.size``
+(w, h), floats.  The search region is a square of side ``5 * sqrt(w * h)`` around the current centre (no rounding
+of the centre, so the crop/label geometry is exact — the reference rounds it and lives with up to half a pixel of
+inconsistency, see reference 3.2).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from .augmentation import augment, dropout_copies
+from .boxes import Box
+from .classifier import OnlineClassifier, normalize_features
+from .config import TrackerConfig, preset
+from .crops import CropTransform, image_to_tensor, sample_patch, search_side
+from .fourier import fourier_upsample
+from .model_io import AtomModel
+from .result import Status, TrackResult
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` means CUDA when available, otherwise CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class _StageTimer:
+    """Milliseconds per named stage; synchronises CUDA so the figures are real."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.ms: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        t0 = time.perf_counter()
+        yield
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - t0) * 1000.0
+
+
+class AtomTracker:
+    """ATOM: IoU-Net target estimation + online classifier target localisation.
+
+    ``initialize(frame, box)`` then ``track(frame) -> TrackResult`` for each following frame.  Frames are
+    (H, W, 3) uint8 RGB arrays; boxes are :class:`Box` (float x, y, w, h, 0-based).
+    """
+
+    name = "atom"
+
+    def __init__(self, model: AtomModel, config: TrackerConfig | None = None, device: str | None = None):
+        self.config = config if config is not None else preset("default")
+        self.warning: str | None = None
+        if self.config.refinement.use_iou_net and model.iounet is None:
+            # Never track with a randomly initialised IoU-Net: fall back to the paper's multi-scale ablation.
+            self.warning = ("no trained IoU-Net in this model: tracking with the 'multiscale' preset "
+                            "(classifier-only scale search) instead of full ATOM")
+            log.warning(self.warning)
+            fallback = preset("multiscale")
+            fallback.seed, fallback.device = self.config.seed, self.config.device
+            fallback.name = f"{self.config.name}->multiscale"
+            self.config = fallback
+        self.device = resolve_device(device or self.config.device)
+        self.model = model.to(self.device)
+        self.backbone = self.model.backbone.eval()
+        self.iounet = self.model.iounet.eval() if (self.model.iounet is not None
+                                                  and self.config.refinement.use_iou_net) else None
+        self.correction_policy = self.config.correction_policy
+        self.out_size = self.config.sample.image_sample_size
+        self.feat_size = self.out_size // self.config.sample.feature_stride
+        self.initialized = False
+
+    # ---- geometry ---------------------------------------------------------------------------------------------
+    def _side(self) -> float:
+        return search_side(self.size[0], self.size[1], self.config.sample.search_area_scale)
+
+    def _crops(self, image: torch.Tensor, scales: tuple[float, ...]) -> tuple[torch.Tensor, list[CropTransform]]:
+        patches, tfs = [], []
+        side = self._side()
+        for s in scales:
+            p, tf = sample_patch(image, self.center[0], self.center[1], side * s, self.out_size)
+            patches.append(p)
+            tfs.append(tf)
+        return torch.cat(patches), tfs
+
+    def _clamp_center(self, cx: float, cy: float) -> tuple[float, float]:
+        # The centre may leave the image by a fraction of the target size (reference update_state).
+        m = self.config.localization.max_center_outside
+        w, h = self.size
+        cx = min(max(cx, -m * w), self.image_size[0] + m * w)
+        cy = min(max(cy, -m * h), self.image_size[1] + m * h)
+        return cx, cy
+
+    def _clamp_size(self, w: float, h: float) -> tuple[float, float]:
+        # Not in the reference (its IoU-Net path is unbounded); keeps a runaway box inside sane limits.
+        W, H = self.image_size
+        return (min(max(w, 4.0), 2.0 * W), min(max(h, 4.0), 2.0 * H))
+
+    @property
+    def box(self) -> Box:
+        return Box.from_center(self.center[0], self.center[1], self.size[0], self.size[1])
+
+    # ---- first frame ------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _extract(self, patches: torch.Tensor, chunk: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+        f8s, f16s = [], []
+        for i in range(0, patches.shape[0], chunk):
+            f8, f16 = self.backbone(patches[i:i + chunk])
+            f8s.append(f8)
+            f16s.append(f16)
+        return torch.cat(f8s), torch.cat(f16s)
+
+    def initialize(self, frame: np.ndarray, box: Box) -> TrackResult:
+        """Start tracking ``box`` in ``frame``: augmentation, joint classifier optimisation, IoU-Net modulation."""
+        box = Box.from_seq(tuple(box))
+        if not box.is_valid():
+            raise ValueError(f"the initial box must have a positive size, got {box}")
+        timer = _StageTimer(self.device)
+        cfg = self.config
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.image_size = (frame.shape[1], frame.shape[0])
+        self.center = box.center
+        self.size = (box.w, box.h)
+        self.frame_num = 1
+        image = image_to_tensor(frame, self.device)
+        with timer("backbone"):
+            side = self._side()
+            big, big_tf = sample_patch(image, self.center[0], self.center[1],
+                                       side * cfg.augmentation.expansion_factor,
+                                       int(round(self.out_size * cfg.augmentation.expansion_factor)))
+            aug = augment(big, self.out_size, cfg.augmentation, self.generator)
+            f8, f16 = self._extract(aug.patches)
+        with timer("classifier_update"):
+            feats = normalize_features(f16, cfg.classifier.normalize_power)
+            offsets = aug.offsets.to(self.device) / cfg.sample.feature_stride
+            if cfg.augmentation.enabled and cfg.augmentation.dropout_copies > 0:
+                drop = dropout_copies(feats[:1], cfg.augmentation.dropout_copies, cfg.augmentation.dropout_p,
+                                      self.generator)
+                feats = torch.cat([feats, drop])
+                offsets = torch.cat([offsets, offsets[:1].expand(drop.shape[0], 2)])
+            sigma = cfg.classifier.output_sigma_factor * self.feat_size / cfg.sample.search_area_scale
+            self.classifier = OnlineClassifier(cfg.classifier, feats.shape[1], (self.feat_size, self.feat_size),
+                                               sigma, self.device, self.generator)
+            self.init_losses = self.classifier.initialize(feats, offsets)
+        if self.iounet is not None:
+            with timer("iou_modulation"):
+                # The identity augmentation is the plain search-region crop centred on the target.
+                tf = CropTransform.around(self.center[0], self.center[1], side, self.out_size)
+                ref_box = torch.tensor([tf.box_to_crop(box).as_tuple()], dtype=torch.float32, device=self.device)
+                with torch.no_grad():
+                    self.modulation = tuple(m.detach() for m in self.iounet.get_modulation(
+                        (f8[:1], f16[:1]), ref_box))
+        self.initialized = True
+        return TrackResult(box=box, status=Status.NORMAL, max_score=1.0, iou=1.0 if self.iounet else None,
+                           timings=timer.ms)
+
+    # ---- every frame ------------------------------------------------------------------------------------------
+    def track(self, frame: np.ndarray) -> TrackResult:
+        """Locate the target in the next frame."""
+        if not self.initialized:
+            raise RuntimeError("call initialize(frame, box) before track(frame)")
+        cfg = self.config
+        timer = _StageTimer(self.device)
+        self.frame_num += 1
+        self.image_size = (frame.shape[1], frame.shape[0])
+        image = image_to_tensor(frame, self.device)
+        scales = cfg.localization.scale_factors
+        with timer("backbone"), torch.no_grad():
+            patches, tfs = self._crops(image, scales)
+            f8, f16 = self.backbone(patches)
+        with timer("localisation"), torch.no_grad():
+            test_x = self.classifier.project(normalize_features(f16, cfg.classifier.normalize_power))
+            raw = self.classifier.scores(test_x)  # (S, 1, 18, 18)
+            if cfg.localization.score_upsample:
+                scores = fourier_upsample(raw, (self.out_size, self.out_size))[:, 0]
+            else:
+                scores = torch.nn.functional.interpolate(raw, size=(self.out_size, self.out_size),
+                                                         mode="nearest")[:, 0]
+            scores_np = scores.cpu().numpy()
+            disp, scale_ind, status, s1, distractor = self._localize(scores_np, tfs)
+        result = TrackResult(box=self.box, status=status, max_score=float(s1),
+                             score_map=scores_np[scale_ind].astype(np.float32),
+                             score_map_rect=tfs[scale_ind].image_rect)
+        if distractor is not None:
+            result.distractor = distractor
+        if status == Status.NOT_FOUND:
+            result.timings = timer.ms
+            return result
+
+        tf = tfs[scale_ind]
+        sample_center = self.center
+        new_center = self._clamp_center(sample_center[0] + disp[0], sample_center[1] + disp[1])
+        if self.iounet is not None:
+            with timer("iou_features"), torch.no_grad():
+                # IoU features of the unscaled crop (scale index of 1.0; the only one with the IoU-Net).
+                iou_feat = self.iounet.get_iou_feat((f8[scale_ind:scale_ind + 1], f16[scale_ind:scale_ind + 1]))
+            with timer("refinement"):
+                self.center = new_center
+                refined = self._refine(iou_feat, tf)
+            if refined is not None:
+                (cx, cy, w, h), iou_pred, props, prop_ious = refined
+                self.size = self._clamp_size(w, h)
+                self.center = self._clamp_center(cx, cy)
+                result.iou, result.proposals, result.proposal_ious = iou_pred, props, prop_ious
+        else:
+            self.center = new_center
+            s = scales[scale_ind]
+            self.size = self._clamp_size(self.size[0] * s, self.size[1] * s)
+        result.box = self.box
+
+        if status in (Status.NORMAL, Status.HARD_NEGATIVE):
+            with timer("classifier_update"):
+                hard = status == Status.HARD_NEGATIVE
+                lr = cfg.localization.hard_negative_learning_rate if hard else cfg.classifier.learning_rate
+                # The label sits where the (refined) target is, relative to the crop the sample came from.
+                u, v = tf.point_to_crop(self.center[0], self.center[1])
+                c = self.out_size / 2.0
+                offset = torch.tensor([(v - c) / cfg.sample.feature_stride, (u - c) / cfg.sample.feature_stride],
+                                      device=self.device)
+                optimize = hard or (self.frame_num - 1) % cfg.classifier.train_skipping == 0
+                cg_iter = cfg.localization.hard_negative_cg_iter if hard else cfg.classifier.update_cg_iter
+                self.classifier.update(test_x[scale_ind:scale_ind + 1].detach(), offset, lr, optimize, cg_iter)
+        result.timings = timer.ms
+        return result
+
+    def _localize(self, scores: np.ndarray, tfs: list[CropTransform]):
+        """Advanced localisation (paper 3.2 / reference 3.4 item 4) on upsampled scores (S, N, N).
+
+        Returns (displacement (dx, dy) in image pixels, scale index, status, peak score, distractor (x, y) or None).
+        """
+        lc = self.config.localization
+        S, N, _ = scores.shape
+        flat = int(np.argmax(scores))
+        scale_ind, py, px = np.unravel_index(flat, scores.shape)
+        s1 = float(scores[scale_ind, py, px])
+        c = N // 2
+        tf = tfs[scale_ind]
+        to_img = 1.0 / tf.scale * (self.out_size / N)
+        d1 = np.array([px - c, py - c], dtype=np.float64)
+        disp1 = tuple(d1 * to_img)
+        if s1 < lc.target_not_found_threshold:
+            return disp1, scale_ind, Status.NOT_FOUND, s1, None
+        # Suppress the target's neighbourhood, then look for a second peak.
+        tsz = np.array(self.size) * tf.scale * (N / self.out_size) * lc.target_neighborhood_scale
+        x0, x1 = max(int(round(px - tsz[0] / 2)), 0), min(int(round(px + tsz[0] / 2)) + 1, N)
+        y0, y1 = max(int(round(py - tsz[1] / 2)), 0), min(int(round(py + tsz[1] / 2)) + 1, N)
+        masked = scores[scale_ind].copy()
+        masked[y0:y1, x0:x1] = -np.inf
+        flat2 = int(np.argmax(masked))
+        qy, qx = np.unravel_index(flat2, masked.shape)
+        s2 = float(masked[qy, qx]) if np.isfinite(masked[qy, qx]) else -np.inf
+        d2 = np.array([qx - c, qy - c], dtype=np.float64)
+        disp2 = tuple(d2 * to_img)
+        distractor_xy = tf.point_to_image(qx * self.out_size / N, qy * self.out_size / N)
+        thr = lc.displacement_scale * math.sqrt(N * N) / 2.0
+        if s2 > lc.distractor_threshold * s1:
+            n1, n2 = float(np.linalg.norm(d1)), float(np.linalg.norm(d2))
+            if n1 <= thr < n2:
+                return disp1, scale_ind, Status.HARD_NEGATIVE, s1, distractor_xy
+            if n2 <= thr < n1:
+                # The second peak is near the previous position and the first is far: trust the near one.
+                return disp2, scale_ind, Status.HARD_NEGATIVE, s1, distractor_xy
+            return disp1, scale_ind, Status.UNCERTAIN, s1, distractor_xy
+        if s2 > lc.hard_negative_threshold * s1 and s2 > lc.target_not_found_threshold:
+            return disp1, scale_ind, Status.HARD_NEGATIVE, s1, distractor_xy
+        return disp1, scale_ind, Status.NORMAL, s1, None
+
+    def _refine(self, iou_feat, tf: CropTransform):
+        """IoU maximisation (paper 3.3): jittered boxes, gradient ascent on the predicted IoU, mean of the top k.
+
+        Returns ((cx, cy, w, h) image, predicted IoU in [0, 1], proposals (P, 4) image xywh, their IoUs) or None.
+        """
+        rc = self.config.refinement
+        init = torch.tensor(tf.box_to_crop(self.box).as_tuple(), dtype=torch.float32)
+        sq = float(init[2:].prod().sqrt())
+        jitter = torch.tensor([rc.box_jitter_pos] * 2 + [rc.box_jitter_sz] * 2) * sq
+        rand = (torch.rand(rc.num_init_random_boxes, 4, generator=self.generator) - 0.5) * jitter
+        sz = (init[2:] + rand[:, 2:]).clamp(min=float(init[2:].min()) / 3)
+        ctr = init[:2] + init[2:] / 2 + rand[:, :2]
+        boxes = torch.cat([init.unsqueeze(0), torch.cat([ctr - sz / 2, sz], 1)]).to(self.device).unsqueeze(0)
+        step = rc.step_length
+        for _ in range(rc.iterations):
+            b = boxes.detach().requires_grad_(True)
+            out = self.iounet.predict_iou(self.modulation, iou_feat, b)
+            (grad,) = torch.autograd.grad(out.sum(), b)
+            # Size-scaled step: the gradient w.r.t. xywh is multiplied by (w, h, w, h).
+            boxes = (b + step * grad * b[..., 2:].repeat(1, 1, 2)).detach()
+            step *= rc.step_decay
+        with torch.no_grad():
+            # Score the final boxes (the reference returns the scores from before the last step).
+            ious = self.iounet.predict_iou(self.modulation, iou_feat, boxes)[0]
+        boxes = boxes[0]
+        boxes[:, 2:] = boxes[:, 2:].clamp(min=1.0)
+        aspect = boxes[:, 2] / boxes[:, 3]
+        keep = (aspect < rc.maximal_aspect_ratio) & (aspect > 1.0 / rc.maximal_aspect_ratio)
+        if not bool(keep.any()):
+            return None
+        kb, ki = boxes[keep], ious[keep]
+        k = min(rc.top_k, kb.shape[0])
+        top = torch.topk(ki, k).indices
+        best = kb[top].mean(0)
+        pred_iou = float(((ki[top].mean() + 1) / 2).clamp(0, 1))
+        img_box = tf.box_to_image(best.tolist())
+        props = tf.boxes_to_image(boxes.cpu()).numpy().astype(np.float32)
+        prop_ious = ((ious.cpu().numpy() + 1) / 2).clip(0, 1).astype(np.float32)
+        cx, cy = img_box.center
+        return (cx, cy, img_box.w, img_box.h), pred_iou, props, prop_ious
+
+    # ---- corrections ------------------------------------------------------------------------------------------
+    def update_with_box(self, frame: np.ndarray, box: Box) -> None:
+        """Continue from a box the person corrected in ``frame``.
+
+        ``reinitialize``: start afresh from the corrected box (new classifier, new modulation).
+        ``update``: keep the learnt model, move the state to the box and train on the corrected sample at once
+        with the hard-negative learning rate.
+        """
+        if not self.initialized or self.correction_policy == "reinitialize":
+            self.initialize(frame, box)
+            return
+        cfg = self.config
+        box = Box.from_seq(tuple(box))
+        self.center, self.size = box.center, (box.w, box.h)
+        self.image_size = (frame.shape[1], frame.shape[0])
+        image = image_to_tensor(frame, self.device)
+        with torch.no_grad():
+            patch, tf = sample_patch(image, self.center[0], self.center[1], self._side(), self.out_size)
+            f8, f16 = self.backbone(patch)
+            x = self.classifier.project(normalize_features(f16, cfg.classifier.normalize_power))
+        self.classifier.update(x, torch.zeros(2, device=self.device), cfg.localization.hard_negative_learning_rate,
+                               True, cfg.localization.hard_negative_cg_iter)
