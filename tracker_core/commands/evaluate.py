@@ -1,0 +1,140 @@
+"""``atom eval``: one-pass (OPE) accuracy on tracking benchmarks, scored the way the field scores it.
+
+    atom eval --dataset otb:/data/OTB100 --dataset vot:/data/VOT2015 --tracker atom --tracker kcf --out runs/e1
+    atom eval --dataset otb:/data/OTB100 --results published/ --out runs/compare
+
+Writes ``OUT/results/NAME/SEQ.txt`` (+ ``SEQ_time.txt``) in pytracking's format, ``OUT/summary.json``
+(``{"trackers": {NAME: {auc, op50, op75, precision, norm_precision, fps, frames, sequences: {SEQ: {...}}}}}``,
+percentages 0-100), ``OUT/{success,precision,norm_precision}_plot.png`` and a markdown table on stdout.
+Failed sequences are listed on stderr and in ``OUT/failures.json``; the exit code is then 1.
+The metric conventions are documented in ``tracker_core/evaluation/metrics.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import CommandError
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "eval", help="OPE accuracy on tracking benchmarks (AUC, precision, normalised precision)",
+        description=__doc__.split("\n\n")[0].replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="dataset kinds: otb, lasot, got10k, vot, trackingnet, uav123, nfs; "
+               "trackers: atom, atom-multiscale, csrt, kcf, mil")
+    add_common_arguments(p)
+    p.add_argument("--out", help="output folder (results/, summary.json, plots); required unless --results")
+    p.add_argument("--absent", choices=("lasot", "got10k"), default="lasot",
+                   help="absent frames: lasot = count as failures (default), got10k = leave out")
+    p.add_argument("--results", metavar="DIR2",
+                   help="score existing result folders DIR2/<tracker>/<seq>.txt instead of running trackers")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.set_defaults(func=run)
+    return p
+
+
+def add_common_arguments(p: argparse.ArgumentParser, trackers_required: bool = False) -> None:
+    """Options shared by ``atom eval`` and ``atom bench``."""
+    p.add_argument("--dataset", action="append", default=[], metavar="KIND:PATH",
+                   help="a benchmark copy, e.g. otb:/data/OTB100 (repeatable)")
+    p.add_argument("--tracker", action="append", default=[], metavar="NAME", required=trackers_required,
+                   help="tracker name (repeatable, or comma-separated)")
+    p.add_argument("--model", help="model file for the atom trackers (default: the shipped model)")
+    p.add_argument("--preset", help="tracker configuration preset for the atom trackers")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--jobs", type=int, default=1, help="sequences run in parallel processes (default 1)")
+    p.add_argument("--sequences", metavar="PATTERNS",
+                   help="only sequences matching these comma-separated shell patterns, e.g. 'Biker,Bird*'")
+
+
+def tracker_names(values: list[str]) -> list[str]:
+    names = []
+    for v in values:
+        names += [n.strip() for n in v.split(",") if n.strip() and n.strip() not in names]
+    return names
+
+
+def check_jobs(jobs: int) -> int:
+    if jobs < 1:
+        raise CommandError("--jobs must be at least 1")
+    return jobs
+
+
+def run(args) -> int:
+    from ..evaluation import factory, runner
+    from ..evaluation.datasets import load_datasets
+
+    if not args.dataset:
+        raise CommandError("give at least one --dataset KIND:PATH")
+    jobs = check_jobs(args.jobs)
+    names = tracker_names(args.tracker)
+    sequences = load_datasets(args.dataset, args.sequences)
+    out = Path(args.out) if args.out else None
+    failures: dict = {}
+
+    if args.results:
+        results_root = Path(args.results).expanduser()
+        if not results_root.is_dir():
+            raise CommandError(f"--results {results_root} is not a folder")
+        labels = runner.discover_result_labels(results_root)
+        if names:
+            labels = [lab for lab in labels if lab in names or lab.split("/")[0] in names]
+        if not labels:
+            raise CommandError(f"no tracker result folders (NAME/SEQ.txt) in {results_root}")
+    else:
+        if out is None:
+            raise CommandError("--out is required (or use --results DIR2 to score existing results)")
+        if not names:
+            raise CommandError("give at least one --tracker")
+        factory.check_tracker_names(names)
+        specs = {n: factory.TrackerSpec(n, args.model, args.preset, args.device) for n in names}
+        for spec in specs.values():
+            factory.preflight(spec)
+        results_root = out / "results"
+        print(f"{len(sequences)} sequences, {len(names)} tracker(s), {jobs} job(s)", file=sys.stderr)
+        failures = runner.run_ope(sequences, specs, results_root, jobs=jobs)
+        labels = names
+
+    scored = [runner.score_tracker(results_root, label, sequences, args.absent) for label in labels]
+    summary = {"trackers": {s.label: s.summary() for s in scored}}
+    for s in scored:
+        if s.missing and args.results:
+            print(f"{s.label}: no results for {len(s.missing)} sequence(s): {', '.join(s.missing[:10])}"
+                  f"{' ...' if len(s.missing) > 10 else ''}", file=sys.stderr)
+        for seq, why in s.unscored.items():
+            print(f"{s.label} {seq}: not scored: {why}", file=sys.stderr)
+
+    if out is not None:
+        runner.write_summary(out / "summary.json", scored)
+        if not args.no_plots and any(s.curves for s in scored):
+            from ..evaluation import metrics
+            from ..evaluation.plots import plot_curves
+
+            entries = {s.label: (metrics.mean_curves(s.curves), s.scores) for s in scored if s.curves}
+            plot_curves(entries, out, title_suffix=f" ({len(sequences)} sequences)")
+        fail_path = out / "failures.json"
+        if failures:
+            fail_path.write_text(json.dumps({t: {q: {"error": f.message, "traceback": f.details}
+                                                 for q, f in d.items()} for t, d in failures.items()},
+                                            indent=1) + "\n")
+        elif fail_path.exists():
+            fail_path.unlink()
+
+    from ..evaluation.report import eval_table
+
+    print(eval_table(summary))
+    print(f"\nabsent frames: {args.absent} convention; scores in percent; "
+          f"{len(sequences)} sequences", file=sys.stderr)
+    if failures:
+        n = sum(len(d) for d in failures.values())
+        print(f"{n} sequence run(s) FAILED (details in {out / 'failures.json'}):", file=sys.stderr)
+        for t, d in failures.items():
+            for q, f in d.items():
+                print(f"  {t} {q}: {f.message}", file=sys.stderr)
+        return 1
+    return 0
