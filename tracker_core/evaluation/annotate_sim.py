@@ -123,7 +123,8 @@ def _farthest_keyframe(gt: np.ndarray, idx: np.ndarray, ia: int, tau: float, win
     return best
 
 
-def interpolation_keyframes(gt: np.ndarray, tau: float, valid: np.ndarray | None = None) -> list[int]:
+def interpolation_keyframes(gt: np.ndarray, tau: float, valid: np.ndarray | None = None,
+                            window: int = 64) -> list[int]:
     """Frame indices of the greedy keyframes (first and last valid frames included)."""
     gt = np.asarray(gt, dtype=np.float64)
     idx = np.flatnonzero(_valid(gt, valid))
@@ -131,7 +132,7 @@ def interpolation_keyframes(gt: np.ndarray, tau: float, valid: np.ndarray | None
         return []
     keys, ia = [0], 0
     while ia < idx.size - 1:
-        ia = _farthest_keyframe(gt, idx, ia, tau)
+        ia = _farthest_keyframe(gt, idx, ia, tau, window)
         keys.append(ia)
     return [int(idx[k]) for k in keys]
 
