@@ -192,6 +192,19 @@ def test_pytracking_objects_become_inert_stubs(tmp_path, zip_format):
     assert torch.equal(obj["optimizer"]["state"][0]["exp_avg"], torch.zeros(4))
 
 
+@pytest.mark.parametrize("protocol", [1, 4])
+def test_other_pickle_protocols(tmp_path, protocol):
+    """Protocol 1 pickles objects through copyreg._reconstructor (allowed for stubs only); 4 frames its records."""
+    with fake_pytracking_modules() as fake:
+        ckpt = {"constructor": fake.NetConstructor("atom_resnet18", "ltr.models.bbreg.atom", (), {}),
+                "net": {"w": torch.arange(3.0)}}
+        path = tmp_path / "c.pth"
+        torch.save(ckpt, path, pickle_protocol=protocol, _use_new_zipfile_serialization=False)
+    assert model_io.detect_kind(path) == "torch-legacy"
+    obj = read_torch_file(path)
+    assert obj["constructor"].get("fun_name") == "atom_resnet18" and torch.equal(obj["net"]["w"], torch.arange(3.0))
+
+
 def test_missing_or_extra_num_batches_tracked_is_tolerated(atom_net_state):
     """Pre-1.0 files lack the BN counters; they are bookkeeping, every other key must match."""
     state = {k[len("bb_regressor."):]: v for k, v in atom_net_state.items() if k.startswith("bb_regressor.")}

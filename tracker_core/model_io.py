@@ -363,6 +363,16 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + torch.serialization.MAGIC_NUMBER.to_bytes(10, "little")
 
 
+def _starts_with_legacy_magic(head: bytes) -> bool:
+    """torch.save(pickle_protocol=N) pickles its magic number with that protocol: decode the first record."""
+    import io
+
+    try:
+        return RestrictedUnpickler(io.BytesIO(head)).load() == torch.serialization.MAGIC_NUMBER
+    except Exception:  # anything unreadable is simply not the legacy format
+        return False
+
+
 def detect_kind(path: str | Path) -> str:
     """What a file is, from its first bytes: ``"torch-zip"``, ``"torch-legacy"``, ``"safetensors"``, ``"json"``.
 
@@ -371,7 +381,7 @@ def detect_kind(path: str | Path) -> str:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            head = f.read(64)
+            head = f.read(256)
             size = os.fstat(f.fileno()).st_size
     except IsADirectoryError:
         raise ModelFileError(f"{path} is a folder; give the model's .json or .safetensors file") from None
@@ -383,7 +393,7 @@ def detect_kind(path: str | Path) -> str:
         raise ModelFileError(f"{path} is empty, not a model file")
     if head.startswith(_ZIP_MAGIC):
         return "torch-zip"
-    if head.startswith(_LEGACY_MAGIC):
+    if head.startswith(_LEGACY_MAGIC) or _starts_with_legacy_magic(head):
         return "torch-legacy"
     # safetensors first: its 8-byte length prefix may itself begin with "{" (0x7b).
     if len(head) >= 9:
@@ -392,7 +402,7 @@ def detect_kind(path: str | Path) -> str:
             return "safetensors"
     if head.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"{":
         return "json"
-    if len(head) > 262 or size > 262:
+    if size > 262:
         with open(path, "rb") as f:
             f.seek(257)
             if f.read(5) == b"ustar":
@@ -743,6 +753,10 @@ def save_model(model: AtomModel, path: str | Path) -> Path:
     json_path.parent.mkdir(parents=True, exist_ok=True)
     packaged = _backbone_is_packaged(model.backbone)
     description = _describe(model, "packaged" if packaged else "stored")
+    try:  # never write a file that load_model would refuse
+        _check_description(description, json_path)
+    except ModelFileError as exc:
+        raise ModelFileError(f"cannot save this model: {exc}") from None
     tensors: dict[str, torch.Tensor] = {}
     parts = [] if packaged else [("backbone.", model.backbone)]
     if model.iounet is not None:
