@@ -60,18 +60,21 @@ class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow "SAME" padding computed from the actual input size (no bias by default).
 
     Output size is ``ceil(in / stride)``; the total padding ``max((out - 1) * stride + k - in, 0)`` is split with the
-    smaller half on top/left, as TF does.  ``symmetric=True`` uses plain ``k // 2`` padding instead (same output size
-    for odd k and even inputs, but shifted by up to a pixel): kept only to show that it is the wrong convention.
+    smaller half on top/left, as TF does.  For stride 1 and an odd kernel that is exactly ``k // 2`` on each side,
+    so those convs use the built-in padding (no extra copy); only the stride-2 convs pad explicitly.
+    ``symmetric=True`` uses plain ``k // 2`` padding everywhere (same output size for even inputs, but the stride-2
+    sampling grid shifts by a pixel): kept only to show that it is the wrong convention for these weights.
     """
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, groups: int = 1,
                  symmetric: bool = False) -> None:
+        native = symmetric or (stride == 1 and kernel_size % 2 == 1)
         super().__init__(in_ch, out_ch, kernel_size, stride=stride, groups=groups, bias=False,
-                         padding=kernel_size // 2 if symmetric else 0)
-        self.symmetric = symmetric
+                         padding=kernel_size // 2 if native else 0)
+        self.dynamic_pad = not native
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.symmetric:
+        if self.dynamic_pad:
             pads = []
             # F.pad takes the last dim first: (left, right, top, bottom).
             for size, k, s in ((x.shape[-1], self.kernel_size[1], self.stride[1]),
