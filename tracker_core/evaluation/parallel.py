@@ -13,6 +13,8 @@ single-worker pool, so only the task that really crashes is reported as failed.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import sys
 import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -30,21 +32,24 @@ class TaskFailure:
 
 
 def limit_threads(threads: int | None) -> None:
-    """Set torch's and OpenCV's thread counts (None leaves the libraries' defaults)."""
+    """Set torch's and OpenCV's thread counts (None leaves the libraries' defaults).
+
+    torch is configured through ``OMP_NUM_THREADS`` when it is not imported yet (it reads the variable when it
+    starts), so a worker that never needs torch does not pay for importing it.
+    """
     if threads is None:
         return
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(int(threads))
     try:
         import cv2
 
         cv2.setNumThreads(int(threads))
     except Exception:  # noqa: BLE001 - OpenCV missing or built without threading support
         pass
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(int(threads))
-    except Exception:  # noqa: BLE001
-        pass
 
 
 def _init_worker(threads: int | None) -> None:

@@ -86,9 +86,10 @@ def check_run_info(results_dir: Path, label: str, spec: TrackerSpec) -> None:
 
 
 def run_ope(sequences: list[Sequence], specs: dict[str, TrackerSpec], results_dir: str | Path, jobs: int = 1,
-            log=sys.stderr) -> dict[str, dict[str, TaskFailure]]:
+            log=None) -> dict[str, dict[str, TaskFailure]]:
     """Run every tracker on every sequence that has no complete results yet.  Returns the failures
     ``{label: {seq: TaskFailure}}``; failed sequences are reported, the others finish."""
+    log = log or sys.stderr  # looked up now, so redirected streams are honoured
     results_dir = Path(results_dir)
     tasks = []
     skipped = 0
