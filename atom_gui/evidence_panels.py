@@ -1,0 +1,281 @@
+"""The tracker's evidence, live: the confidence map, the IoU proposals, and score curves over the frames.
+
+These panels are what sets the app apart: they show why the tracker believes what it draws. Each panel is a
+view: it is handed a TrackResult (and the frame) or the model's arrays, and keeps no state of its own beyond
+what it draws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QSplitter, QVBoxLayout, QWidget
+
+from tracker_core.boxes import Box
+from tracker_core.result import TrackResult
+
+from . import palette
+from .frame_view import CONFIDENCE_COLORMAP, score_peak
+
+# IoU colours: red for a poor proposal, yellow in between, green for a good one.
+IOU_COLORMAP = pg.ColorMap([0.0, 0.5, 1.0], [palette.LOW_CONFIDENCE_COLOR, "#ffd33d", "#3ddc84"])
+LABELLED_PROPOSALS = 3  # the best few get their IoU written next to them; more would be clutter
+
+
+def _title(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setStyleSheet("color: #c9d1d9; font-weight: 600; padding: 2px 4px;")
+    return label
+
+
+class ConfidencePanel(QWidget):
+    """The classifier's score map with a colour bar, the peak (+) and any distractor (x) marked."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.caption = _title("Confidence map")
+        self.plot_widget = pg.GraphicsLayoutWidget()
+        self.plot_widget.setBackground("#15181c")
+        self.plot = self.plot_widget.addPlot()
+        self.plot.invertY(True)
+        self.plot.setAspectLocked(True)
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.plot.setMouseEnabled(False, False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get(CONFIDENCE_COLORMAP),
+                                        interactive=False, width=12, label="score")
+        self.colorbar.setImageItem(self.image, insert_in=self.plot)
+        self.marks = pg.ScatterPlotItem(pxMode=True)
+        self.marks.setZValue(10)
+        self.plot.addItem(self.marks)
+        self.placeholder = pg.TextItem(anchor=(0.5, 0.5), color="#8b949e")
+        self.plot.addItem(self.placeholder)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.plot_widget)
+        self.show_result(None)
+
+    def show_result(self, result: TrackResult | None, tracker_name: str = "") -> None:
+        if result is None or result.score_map is None or result.score_map_rect is None:
+            self.image.clear()
+            self.marks.clear()
+            why = f"{tracker_name.upper()} has no score map" if result is not None and tracker_name else \
+                "No score map for this frame"
+            self.placeholder.setText(why)
+            self.placeholder.setPos(9, 9)
+            self.placeholder.show()
+            self.plot.setRange(QRectF(0, 0, 18, 18), padding=0)
+            self.caption.setText("Confidence map")
+            return
+        self.placeholder.hide()
+        scores = np.asarray(result.score_map, dtype=np.float32)
+        hs, ws = scores.shape
+        self.image.setImage(scores, autoLevels=False, levels=(0.0, 1.0))
+        self.image.setRect(QRectF(0, 0, ws, hs))
+        rect = result.score_map_rect
+        px, py = score_peak(scores, rect)
+
+        def to_map(x: float, y: float) -> tuple[float, float]:
+            return (x - rect.x) / rect.w * ws, (y - rect.y) / rect.h * hs
+
+        spots = [dict(pos=to_map(px, py), symbol="+", size=16, pen=pg.mkPen("#ffffff", width=2), brush=None)]
+        if result.distractor is not None:
+            spots.append(dict(pos=to_map(*result.distractor), symbol="x", size=14,
+                              pen=pg.mkPen(palette.LOW_CONFIDENCE_COLOR, width=2), brush=None))
+        self.marks.setData(spots)
+        self.plot.setRange(QRectF(0, 0, ws, hs), padding=0)
+        status = result.status.value.replace("_", " ")
+        self.caption.setText(f"Confidence map · peak {result.max_score:.2f} · {status}")
+
+
+class IoUPanel(QWidget):
+    """The search region of the frame with the IoU-Net's proposals coloured and labelled by predicted IoU."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.caption = _title("IoU proposals")
+        self.plot_widget = pg.GraphicsLayoutWidget()
+        self.plot_widget.setBackground("#15181c")
+        self.plot = self.plot_widget.addPlot()
+        self.plot.invertY(True)
+        self.plot.setAspectLocked(True)
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.plot.setMouseEnabled(False, False)
+        self.crop = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.crop)
+        self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=IOU_COLORMAP, interactive=False, width=12,
+                                        label="IoU")
+        # The bar only explains the proposal colours; it drives no image, so give it a hidden dummy one.
+        self._bar_image = pg.ImageItem()
+        self.colorbar.setImageItem(self._bar_image, insert_in=self.plot)
+        self.placeholder = pg.TextItem(anchor=(0.5, 0.5), color="#8b949e")
+        self.plot.addItem(self.placeholder)
+        self._items: list = []
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.plot_widget)
+        self.show_result(None, None)
+
+    def show_result(self, result: TrackResult | None, frame: np.ndarray | None, tracker_name: str = "") -> None:
+        for item in self._items:
+            self.plot.removeItem(item)
+        self._items = []
+        region = self._region(result, frame)
+        if result is None or frame is None or region is None:
+            self.crop.clear()
+            self.placeholder.setText("No frame tracked yet")
+            self.placeholder.setPos(50, 50)
+            self.placeholder.show()
+            self.plot.setRange(QRectF(0, 0, 100, 100), padding=0)
+            self.caption.setText("IoU proposals")
+            return
+        self.placeholder.hide()
+        x0, y0, x1, y1 = region
+        self.crop.setImage(frame[y0:y1, x0:x1], autoLevels=False)
+        self.crop.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        if result.proposals is not None and result.proposal_ious is not None and len(result.proposals):
+            ious = np.asarray(result.proposal_ious, dtype=np.float64)
+            order = np.argsort(ious)  # best drawn last, on top
+            for rank, k in enumerate(order):
+                x, y, w, h = (float(v) for v in result.proposals[k])
+                color = IOU_COLORMAP.map(float(np.clip(ious[k], 0, 1)), mode="qcolor")
+                self._add_rect(Box(x, y, w, h), color, 1.5)
+                if rank >= len(order) - LABELLED_PROPOSALS:
+                    text = pg.TextItem(f"{ious[k]:.2f}", color=color, anchor=(0, 0))
+                    text.setPos(x + w, y)
+                    self.plot.addItem(text)
+                    self._items.append(text)
+        self._add_rect(result.box, palette.qcolor("#ffffff"), 2.5)
+        self.plot.setRange(QRectF(x0, y0, x1 - x0, y1 - y0), padding=0)
+        if result.iou is None:
+            name = tracker_name.upper() or "This tracker"
+            self.caption.setText(f"IoU proposals · {name} predicts no IoU")
+        else:
+            count = 0 if result.proposals is None else len(result.proposals)
+            self.caption.setText(f"IoU proposals · final box IoU {result.iou:.2f} · {count} proposals")
+
+    def _add_rect(self, box: Box, color, width: float) -> None:
+        item = QGraphicsRectItem(box.x, box.y, box.w, box.h)
+        pen = QPen(color)
+        pen.setWidthF(width)
+        pen.setCosmetic(True)
+        item.setPen(pen)
+        item.setZValue(10)
+        self.plot.addItem(item)
+        self._items.append(item)
+
+    @staticmethod
+    def _region(result: TrackResult | None, frame: np.ndarray | None) -> tuple[int, int, int, int] | None:
+        """Integer crop (x0, y0, x1, y1) of the search region, or of twice the box for trackers without one."""
+        if result is None or frame is None:
+            return None
+        if result.score_map_rect is not None:
+            r = result.score_map_rect
+        else:
+            cx, cy = result.box.center
+            side = 2.0 * max(result.box.w, result.box.h, 8.0)
+            r = Box.from_center(cx, cy, side, side)
+        h, w = frame.shape[:2]
+        x0, y0 = max(0, int(np.floor(r.x))), max(0, int(np.floor(r.y)))
+        x1, y1 = min(w, int(np.ceil(r.x + r.w))), min(h, int(np.ceil(r.y + r.h)))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return None
+        return x0, y0, x1, y1
+
+
+class ScoreCurvesPanel(QWidget):
+    """Max score and predicted IoU over the frames, with the lost and hard-negative thresholds.
+
+    frameRequested(int): the person dragged the current-frame line.
+    """
+
+    frameRequested = Signal(int)
+
+    def __init__(self, not_found_threshold: float = 0.25, hard_negative_threshold: float = 0.5, parent=None):
+        super().__init__(parent)
+        self.caption = _title("Max score and predicted IoU over frames")
+        self.plot = pg.PlotWidget(background="#15181c")
+        self.plot.setYRange(0, 1.05, padding=0)
+        self.plot.setMouseEnabled(x=True, y=False)
+        self.plot.showGrid(x=False, y=True, alpha=0.15)
+        self.plot.getAxis("bottom").setLabel("frame")
+        self.plot.setXRange(0, 100, padding=0)
+        legend = self.plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
+        legend.setBrush(pg.mkBrush(0, 0, 0, 120))
+        self.score_curve = self.plot.plot(pen=pg.mkPen(palette.MAX_SCORE_CURVE_COLOR, width=1.5), name="max score",
+                                          connect="finite")
+        self.iou_curve = self.plot.plot(pen=pg.mkPen(palette.IOU_CURVE_COLOR, width=1.5), name="predicted IoU",
+                                        connect="finite")
+        dash = Qt.PenStyle.DashLine
+        self.not_found_line = pg.InfiniteLine(not_found_threshold, angle=0, movable=False,
+                                              pen=pg.mkPen(palette.LOW_CONFIDENCE_COLOR, style=dash),
+                                              label="lost",
+                                              labelOpts=dict(position=0.98, color="#ff6b6b", anchors=[(1, 1), (1, 1)]))
+        self.hard_negative_line = pg.InfiniteLine(hard_negative_threshold, angle=0, movable=False,
+                                                  pen=pg.mkPen(palette.STATUS_COLORS_BY_NAME["hard_negative"],
+                                                               style=dash),
+                                                  label="hard negative",
+                                                  labelOpts=dict(position=0.98, color="#ffab5e",
+                                                                 anchors=[(1, 1), (1, 1)]))
+        self.plot.addItem(self.not_found_line)
+        self.plot.addItem(self.hard_negative_line)
+        self.current_line = pg.InfiniteLine(0, angle=90, movable=True,
+                                            pen=pg.mkPen(palette.CURRENT_FRAME_COLOR, width=1),
+                                            hoverPen=pg.mkPen("#4da3ff", width=2))
+        self.current_line.sigDragged.connect(lambda line: self.frameRequested.emit(int(round(line.value()))))
+        self.plot.addItem(self.current_line)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.plot)
+        self._num_frames = 0
+
+    def set_thresholds(self, not_found: float, hard_negative: float) -> None:
+        self.not_found_line.setValue(not_found)
+        self.hard_negative_line.setValue(hard_negative)
+
+    def set_curves(self, score: np.ndarray | None, iou: np.ndarray | None) -> None:
+        """The whole track's curves (NaN where a frame has no value: gaps, not zeros)."""
+        if score is None:
+            self.score_curve.clear()
+            self.iou_curve.clear()
+            return
+        frames = np.arange(len(score))
+        if len(score) != self._num_frames:
+            self._num_frames = len(score)
+            self.plot.setXRange(0, max(1, len(score) - 1), padding=0.01)
+            self.current_line.setBounds((0, max(0, len(score) - 1)))
+        self.score_curve.setData(frames, np.clip(score, -0.05, 1.05), connect="finite")
+        self.iou_curve.setData(frames, iou, connect="finite")
+
+    def set_current_frame(self, index: int) -> None:
+        self.current_line.blockSignals(True)
+        self.current_line.setValue(index)
+        self.current_line.blockSignals(False)
+
+
+class EvidencePanels(QSplitter):
+    """The three panels stacked; the main window puts them in a dock beside the frame."""
+
+    def __init__(self, parent=None):
+        super().__init__(Qt.Orientation.Vertical, parent)
+        self.confidence = ConfidencePanel()
+        self.iou = IoUPanel()
+        self.curves = ScoreCurvesPanel()
+        for panel in (self.confidence, self.iou, self.curves):
+            self.addWidget(panel)
+        self.setSizes([300, 300, 220])
+
+    def show_result(self, result: TrackResult | None, frame: np.ndarray | None, tracker_name: str = "") -> None:
+        self.confidence.show_result(result, tracker_name)
+        self.iou.show_result(result, frame, tracker_name)

@@ -1,0 +1,265 @@
+"""The frame view: the video frame, the boxes, and the tracker's confidence map over its search region.
+
+A pyqtgraph ImageItem in an aspect-locked, y-down ViewBox, so one view unit is one image pixel and a box's
+``(x, y, w, h)`` is drawn as is (the project's continuous 0-based convention). The wheel zooms, a drag pans;
+in draw mode (no box on this frame, or Shift held) a drag draws a new box instead. The current object's box is
+a ROI with eight handles: moving or resizing it is a correction, reported once when the mouse is released.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsSimpleTextItem
+
+from tracker_core.boxes import Box
+from tracker_core.result import TrackResult
+
+from . import palette
+
+MIN_BOX_SIDE = 3.0  # a drag smaller than this is a click, not a box
+CONFIDENCE_COLORMAP = "viridis"
+
+
+def overlay_lookup_table() -> np.ndarray:
+    """The colour map with an alpha ramp: low scores are clear, so the frame stays readable under the map and
+    only the peaks are tinted (a uniform wash would darken the whole search region, often most of the frame)."""
+    lut = pg.colormap.get(CONFIDENCE_COLORMAP).getLookupTable(nPts=256, alpha=True)
+    lut[:, 3] = (np.clip(np.linspace(-0.15, 1.0, 256), 0, 1) ** 0.8 * 190).astype(np.uint8)
+    return lut
+
+
+def score_peak(score_map: np.ndarray, rect: Box) -> tuple[float, float]:
+    """Image (x, y) of the score map's maximum, the cell centre mapped into the rectangle the map covers."""
+    hs, ws = score_map.shape
+    i, j = np.unravel_index(int(np.nanargmax(score_map)), score_map.shape)
+    return rect.x + (j + 0.5) * rect.w / ws, rect.y + (i + 0.5) * rect.h / hs
+
+
+class _FrameViewBox(pg.ViewBox):
+    """A ViewBox whose left drag draws a box while drawing is on (otherwise it pans, as usual)."""
+
+    def __init__(self, owner: FrameView):
+        super().__init__(invertY=True, lockAspect=True, enableMenu=False)
+        self._owner = owner
+        self._rubber = QGraphicsRectItem()
+        pen = QPen(palette.qcolor(palette.MANUAL_COLOR))
+        pen.setCosmetic(True)
+        pen.setWidth(2)
+        pen.setStyle(Qt.PenStyle.DashLine)
+        self._rubber.setPen(pen)
+        self._rubber.setZValue(30)
+        self._rubber.hide()
+        self.addItem(self._rubber, ignoreBounds=True)
+
+    def mouseDragEvent(self, ev, axis=None):
+        drawing = self._owner.draw_mode or bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if ev.button() != Qt.MouseButton.LeftButton or not drawing or not self._owner.has_image:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        start = self.mapToView(ev.buttonDownPos())
+        end = self.mapToView(ev.pos())
+        rect = QRectF(start, end).normalized().intersected(self._owner.image_rect())
+        if ev.isFinish():
+            self._rubber.hide()
+            if rect.width() >= MIN_BOX_SIDE and rect.height() >= MIN_BOX_SIDE:
+                self._owner.boxDrawn.emit(Box(rect.x(), rect.y(), rect.width(), rect.height()))
+        else:
+            self._rubber.setRect(rect)
+            self._rubber.show()
+
+
+class FrameView(pg.GraphicsView):
+    """The frame with its boxes and evidence overlays.
+
+    boxDrawn(Box): the person drew a new box by dragging.
+    boxEdited(Box): the person moved or resized the current box (emitted on release).
+    editStarted(): the person grabbed the current box (the window pauses tracking).
+    """
+
+    boxDrawn = Signal(object)
+    boxEdited = Signal(object)
+    editStarted = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent, background="#15181c")
+        self.draw_mode = False
+        self.has_image = False
+        self._image_size = (0, 0)  # (width, height)
+        self._programmatic = False  # True while the code (not the mouse) moves the ROI
+
+        self.view = _FrameViewBox(self)
+        self.setCentralItem(self.view)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.view.addItem(self.image_item)
+
+        self.confidence_item = pg.ImageItem(axisOrder="row-major")
+        self.confidence_item.setLookupTable(overlay_lookup_table())
+        self.confidence_item.setZValue(5)
+        self.confidence_item.hide()
+        self.view.addItem(self.confidence_item, ignoreBounds=True)
+        self.search_region = QGraphicsRectItem()
+        self.search_region.setPen(_cosmetic_pen("#9aa4b1", 1, Qt.PenStyle.DotLine))
+        self.search_region.setZValue(6)
+        self.search_region.hide()
+        self.view.addItem(self.search_region, ignoreBounds=True)
+        self.peak_marks = pg.ScatterPlotItem(pxMode=True)
+        self.peak_marks.setZValue(25)
+        self.view.addItem(self.peak_marks, ignoreBounds=True)
+        self.show_confidence = True
+
+        self.roi = pg.ROI([0, 0], [10, 10], pen=_cosmetic_pen(palette.MANUAL_COLOR, 2),
+                          hoverPen=_cosmetic_pen("#ffffff", 2), rotatable=False, resizable=False,
+                          removable=False, movable=True)
+        for handle, anchor in (([0, 0], [1, 1]), ([1, 1], [0, 0]), ([1, 0], [0, 1]), ([0, 1], [1, 0]),
+                               ([0.5, 0], [0.5, 1]), ([0.5, 1], [0.5, 0]), ([0, 0.5], [1, 0.5]),
+                               ([1, 0.5], [0, 0.5])):
+            self.roi.addScaleHandle(handle, anchor)
+        self.roi.setZValue(20)
+        self.roi.hide()
+        self.roi.sigRegionChangeStarted.connect(self._roi_started)
+        self.roi.sigRegionChangeFinished.connect(self._roi_finished)
+        self.view.addItem(self.roi, ignoreBounds=True)
+        self.roi_label = pg.TextItem(anchor=(0, 1), color="#ffffff", fill=pg.mkBrush(0, 0, 0, 140))
+        self.roi_label.setZValue(21)
+        self.roi_label.hide()
+        self.view.addItem(self.roi_label, ignoreBounds=True)
+
+        self._other_items: list = []  # boxes of the objects that are not being edited
+
+        # A dark plate under the text: hints sit on video of any brightness.
+        self.hint = pg.TextItem(anchor=(0.5, 0.5), color="#e6edf3", fill=pg.mkBrush(13, 17, 23, 200))
+        self.hint.setZValue(40)
+        self.view.addItem(self.hint, ignoreBounds=True)
+        self.set_hint("Open a video (File ▸ Open, or drop a file here)")
+
+    # ---- the frame ----------------------------------------------------------------------------------------
+
+    def set_frame(self, frame: np.ndarray | None) -> None:
+        """Show a frame ((H, W, 3) uint8 RGB); None keeps the previous one (the next is being decoded)."""
+        if frame is None:
+            return
+        first = not self.has_image or self._image_size != (frame.shape[1], frame.shape[0])
+        # uint8 without levels takes pyqtgraph's direct QImage path (no per-pixel scaling): fast at 1080p.
+        self.image_item.setImage(frame, autoLevels=False)
+        self.has_image = True
+        self._image_size = (frame.shape[1], frame.shape[0])
+        if first:
+            self.roi.maxBounds = self.image_rect()
+            self.view.autoRange(padding=0.02)
+
+    def clear_frame(self) -> None:
+        self.image_item.clear()
+        self.has_image = False
+        self.roi.hide()
+        self.roi_label.hide()
+        self.clear_evidence()
+        self.set_other_boxes([])
+
+    def image_rect(self) -> QRectF:
+        return QRectF(0, 0, *self._image_size)
+
+    def set_hint(self, text: str) -> None:
+        """A centred line of text over the view (empty text hides it)."""
+        self.hint.setText(text)
+        self.hint.setVisible(bool(text))
+        rect = self.image_rect() if self.has_image else QRectF(0, 0, 640, 360)
+        if not self.has_image:
+            self.view.setRange(rect, padding=0)
+        self.hint.setPos(rect.center())
+
+    # ---- boxes --------------------------------------------------------------------------------------------
+
+    def set_box(self, box: Box | None, color: str = palette.MANUAL_COLOR, label: str = "") -> None:
+        """Show the current object's box (None hides it) without reporting it as an edit."""
+        if box is None:
+            self.roi.hide()
+            self.roi_label.hide()
+            return
+        self._programmatic = True
+        try:
+            self.roi.setPos((box.x, box.y), update=False, finish=False)
+            self.roi.setSize((box.w, box.h), update=True, finish=False)
+        finally:
+            self._programmatic = False
+        self.roi.setPen(_cosmetic_pen(color, 2))
+        self.roi.show()
+        self.roi_label.setText(label)
+        self.roi_label.setColor(color)
+        self.roi_label.setPos(box.x, box.y)
+        self.roi_label.setVisible(bool(label))
+
+    def current_box(self) -> Box | None:
+        if not self.roi.isVisible():
+            return None
+        pos, size = self.roi.pos(), self.roi.size()
+        return Box(pos.x(), pos.y(), size.x(), size.y())
+
+    def set_other_boxes(self, boxes: list[tuple[Box, str, str]]) -> None:
+        """Boxes of the other objects, drawn thin and not editable: (box, colour, label) each."""
+        for item in self._other_items:
+            self.view.removeItem(item)
+        self._other_items = []
+        for box, color, label in boxes:
+            rect = QGraphicsRectItem(box.x, box.y, box.w, box.h)
+            rect.setPen(_cosmetic_pen(color, 1, Qt.PenStyle.DashLine))
+            rect.setZValue(15)
+            self.view.addItem(rect, ignoreBounds=True)
+            self._other_items.append(rect)
+            if label:
+                text = QGraphicsSimpleTextItem(label)
+                text.setBrush(palette.qcolor(color))
+                text.setFlag(text.GraphicsItemFlag.ItemIgnoresTransformations)
+                text.setPos(QPointF(box.x, box.y))
+                text.setZValue(15)
+                self.view.addItem(text, ignoreBounds=True)
+                self._other_items.append(text)
+
+    def _roi_started(self) -> None:
+        if not self._programmatic:
+            self.editStarted.emit()
+
+    def _roi_finished(self) -> None:
+        if not self._programmatic and self.roi.isVisible():
+            self.boxEdited.emit(self.current_box())
+
+    # ---- evidence -----------------------------------------------------------------------------------------
+
+    def set_evidence(self, result: TrackResult | None) -> None:
+        """Overlay the score map on its search region, with the peak (+) and any distractor (x) marked."""
+        if result is None or result.score_map is None or result.score_map_rect is None:
+            self.clear_evidence()
+            return
+        rect = result.score_map_rect
+        if self.show_confidence:
+            self.confidence_item.setImage(np.asarray(result.score_map, dtype=np.float32), autoLevels=False,
+                                          levels=(0.0, 1.0))
+            self.confidence_item.setRect(QRectF(rect.x, rect.y, rect.w, rect.h))
+            self.confidence_item.show()
+        else:
+            self.confidence_item.hide()
+        self.search_region.setRect(QRectF(rect.x, rect.y, rect.w, rect.h))
+        self.search_region.show()
+        spots = [dict(pos=score_peak(result.score_map, rect), symbol="+", size=16,
+                      pen=pg.mkPen("#ffffff", width=2), brush=None)]
+        if result.distractor is not None:
+            spots.append(dict(pos=tuple(result.distractor), symbol="x", size=14,
+                              pen=pg.mkPen(palette.LOW_CONFIDENCE_COLOR, width=2), brush=None))
+        self.peak_marks.setData(spots)
+
+    def clear_evidence(self) -> None:
+        self.confidence_item.hide()
+        self.search_region.hide()
+        self.peak_marks.clear()
+
+
+def _cosmetic_pen(color: str, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
+    """A pen whose width is in screen pixels whatever the zoom (a zoomed-in box keeps a thin outline)."""
+    pen = QPen(palette.qcolor(color))
+    pen.setWidthF(width)
+    pen.setCosmetic(True)
+    pen.setStyle(style)
+    return pen

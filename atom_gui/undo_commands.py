@@ -1,0 +1,132 @@
+"""Undo commands over the annotation document: every edit in the app is one of these on a QUndoStack.
+
+Every mutating Document method returns a Snapshot of the states it replaced, and ``Document.restore`` returns
+the snapshot of what it replaced in turn, so undo and redo are the same operation: swap the stored snapshot
+with the document's current states. Only the frames an edit touched are stored, so a long history of a long
+video stays small. Commands are made after the edit is applied (a dragged box, a tracking run that streamed
+its results), so the first ``redo`` — the one QUndoStack.push makes — does nothing.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QUndoCommand
+
+from tracker_core.annotation import Document, Snapshot
+
+# A box correction and the tracking run started from it are one undo step: the run merges into the edit.
+CORRECTION_MERGE_ID = 1001
+
+
+class SnapshotCommand(QUndoCommand):
+    """An already applied document edit, undone and redone by swapping snapshots."""
+
+    def __init__(self, document: Document, text: str, snapshot: Snapshot):
+        super().__init__(text)
+        self.document = document
+        self.snapshot = snapshot
+        self._applied = True
+
+    def redo(self) -> None:
+        if self._applied:
+            return
+        self.snapshot = self.document.restore(self.snapshot)
+        self._applied = True
+
+    def undo(self) -> None:
+        self.snapshot = self.document.restore(self.snapshot)
+        self._applied = False
+
+
+class BoxEditCommand(SnapshotCommand):
+    """A box drawn or corrected on one frame (a keyframe). A run started from it right after merges in."""
+
+    def __init__(self, document: Document, object_id: int, frame: int, snapshot: Snapshot, text: str = ""):
+        super().__init__(document, text or f"Set the box on frame {frame}", snapshot)
+        self.object_id = object_id
+        self.frame = frame
+        self.merged_run = False
+
+    def id(self) -> int:
+        return CORRECTION_MERGE_ID
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, TrackingRunCommand) or self.merged_run or not self._applied:
+            return False
+        if other.object_id != self.object_id or other.start_frame != self.frame:
+            return False
+        self.snapshot = self.snapshot.merge(other.snapshot)  # the edit came first: its states win
+        self.merged_run = True
+        self.setText(f"Correct frame {self.frame} and track {other.frames} frames")
+        return True
+
+
+class TrackingRunCommand(SnapshotCommand):
+    """A whole tracking run, one undo step however many frames it wrote."""
+
+    def __init__(self, document: Document, object_id: int, start_frame: int, frames: int, snapshot: Snapshot):
+        super().__init__(document, f"Track {frames} frames from frame {start_frame}", snapshot)
+        self.object_id = object_id
+        self.start_frame = start_frame
+        self.frames = frames
+
+    def id(self) -> int:
+        return CORRECTION_MERGE_ID
+
+
+class SnapshotCollector:
+    """Gathers the snapshots of many small edits into one (a run applies its results in many batches).
+
+    ``Snapshot.merge`` copies both sides, so merging per batch would be quadratic over a long run; this keeps
+    the first state seen per frame in plain dicts and builds one Snapshot at the end.
+    """
+
+    def __init__(self) -> None:
+        self._states: dict[int, dict] = {}
+
+    def add(self, snapshot: Snapshot) -> None:
+        for object_id, frames in snapshot.states.items():
+            target = self._states.setdefault(object_id, {})
+            for frame, state in frames.items():
+                target.setdefault(frame, state)  # the earliest state is what undo must bring back
+
+    def __len__(self) -> int:
+        return sum(len(frames) for frames in self._states.values())
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self._states)
+
+
+class AddObjectCommand(QUndoCommand):
+    """A new object: undo takes it out with its frames, redo puts the same one back."""
+
+    def __init__(self, document: Document, object_id: int):
+        super().__init__(f"Add {document.object(object_id).label}")
+        self.document = document
+        self.object_id = object_id
+        self._removed = None
+
+    def redo(self) -> None:
+        if self._removed is not None:
+            self.document.insert_object(self._removed)
+            self._removed = None
+
+    def undo(self) -> None:
+        self._removed = self.document.remove_object(self.object_id)
+
+
+class RenameObjectCommand(QUndoCommand):
+    def __init__(self, document: Document, object_id: int, previous: str):
+        super().__init__(f"Rename {previous} to {document.object(object_id).label}")
+        self.document = document
+        self.object_id = object_id
+        self._other = previous
+        self._first = True
+
+    def redo(self) -> None:
+        if self._first:
+            self._first = False
+            return
+        self._other = self.document.set_label(self.object_id, self._other)
+
+    def undo(self) -> None:
+        self._other = self.document.set_label(self.object_id, self._other)
