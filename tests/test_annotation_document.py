@@ -123,15 +123,16 @@ def test_interpolation_never_overwrites_manual_and_respects_flags(doc):
     doc.set_box(o, 4, (40, 0, 10, 10))
     doc.set_box(o, 8, (0, 0, 10, 10))
     doc.set_box(o, 12, (0, 0, 10, 10))
-    doc.set_flag(o, Flag.OUT_OF_VIEW, 2)  # a flagged frame inside a pair keeps its flag and gets no box
+    doc.set_flag(o, Flag.OUT_OF_VIEW, 2)  # out of view between 0 and 4: no interpolation across it
+    doc.set_flag(o, Flag.OCCLUDED, 7)  # occluded: interpolated, and still occluded
     doc.delete_box(o, 12)  # a pair whose end is out of view is not interpolated
     doc.apply_tracked(o, tracked([5, 6]), start=4)
     doc.interpolate(o, overwrite_tracked=False)
     assert doc.box(o, 4) == Box(40, 0, 10, 10) and doc.state(o, 4).source is Source.MANUAL
-    assert doc.box(o, 1) == Box(10, 0, 10, 10)
+    assert doc.state(o, 1) is None and doc.state(o, 3) is None
     assert doc.state(o, 2) == FrameState(out_of_view=True)
     assert doc.state(o, 5).source is Source.TRACKED  # kept: overwrite_tracked=False
-    assert doc.box(o, 7) == Box(10, 0, 10, 10)
+    assert doc.state(o, 7) == FrameState(Box(10, 0, 10, 10), Source.INTERPOLATED, occluded=True)
     assert all(doc.state(o, f) is None for f in (9, 10, 11))
     doc.interpolate(o, first=4, last=8)
     assert doc.state(o, 5).source is Source.INTERPOLATED

@@ -313,9 +313,9 @@ class Document:
     def interpolate(self, obj_id: int, first: int | None = None, last: int | None = None,
                     overwrite_tracked: bool = True) -> Snapshot:
         """Linear interpolation between each pair of consecutive manual keyframes inside ``first..last``
-        (default: all keyframes). Frames in between get source INTERPOLATED; manual frames are never touched,
-        tracked ones only when ``overwrite_tracked``; out-of-view frames are skipped (their flags and boxes
-        stay), and a pair whose end is out of view is not interpolated (like CVAT's "outside")."""
+        (default: all keyframes). Frames in between get source INTERPOLATED (keeping an occluded flag); manual
+        frames are never touched, tracked ones only when ``overwrite_tracked``. Like CVAT's "outside", being out
+        of view breaks the motion: a pair with an out-of-view end or an out-of-view frame between is skipped."""
         obj = self.object(obj_id)
         keys = [k for k in self.keyframes(obj_id)
                 if (first is None or k >= first) and (last is None or k <= last)]
@@ -324,10 +324,12 @@ class Document:
             sa, sb = obj.states[a], obj.states[b]
             if sa.out_of_view or sb.out_of_view or b - a < 2:
                 continue
+            if any(s.out_of_view for _, s in self.states(obj_id, a + 1, b - 1)):
+                continue
             va, vb = sa.box.as_tuple(), sb.box.as_tuple()
             for frame in range(a + 1, b):
                 old = obj.states.get(frame) or FrameState()
-                if old.out_of_view or (old.source is Source.TRACKED and not overwrite_tracked):
+                if old.source is Source.TRACKED and not overwrite_tracked:
                     continue
                 t = (frame - a) / (b - a)
                 box = Box(*(u + (v - u) * t for u, v in zip(va, vb)))
