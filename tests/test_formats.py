@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from tracker_core.annotation import Document, Flag, FrameState, ReplacePolicy, Source, VideoRef
 from tracker_core.annotation.formats import FORMATS, IncompleteAnnotationError, get_format
+from tracker_core.annotation.project_io import load_project, save_project
 from tracker_core.boxes import Box
 from tracker_core.errors import FormatError
 from tracker_core.result import Status, TrackResult
@@ -445,3 +446,73 @@ def test_real_lasot_sequences_import():
     for gt in sorted((DATA / "LaSOT").glob("*/*/groundtruth.txt"))[:5]:
         doc = get_format("lasot").import_(gt.parent)
         assert len(doc.objects()[0].states) == len(gt.read_text().strip().splitlines())
+
+
+# ---- the atom import / atom export commands -------------------------------------------------------------
+
+def _frame_folder(folder: Path, count: int = 4) -> Path:
+    import cv2
+
+    folder.mkdir(parents=True)
+    for i in range(count):
+        cv2.imwrite(str(folder / f"{i + 1:04d}.jpg"), np.full((24, 32, 3), 40 * i, np.uint8))
+    return folder
+
+
+def test_cli_import_then_export(tmp_path, capsys):
+    from tracker_core.cli import main
+
+    img = _frame_folder(tmp_path / "Seq" / "img")
+    (tmp_path / "Seq" / "groundtruth_rect.txt").write_text("1\t2\t10\t8\n2,2,10,8\n0,0,0,0\n4 2 10 8\n")
+    project = tmp_path / "seq.json"
+    assert main(["import", str(tmp_path / "Seq"), "--format", "otb", "--video", str(img),
+                 "--out", str(project)]) == 0
+    assert "1 object(s) (1:Seq), 4 frames" in capsys.readouterr().out
+    doc = load_project(project)
+    assert doc.video.path == str(img) and doc.video.size == (32, 24)
+    assert doc.box(1, 0) == Box(0, 1, 10, 8) and doc.state(1, 2) == FrameState(out_of_view=True)
+
+    assert main(["export", str(project), "--format", "lasot", "--out", str(tmp_path / "out"), "--frames"]) == 0
+    folder = tmp_path / "out" / "Seq" / "Seq-1"
+    assert capsys.readouterr().out.strip() == str(folder)
+    assert (folder / "groundtruth.txt").read_text() == "1,2,10,8\n2,2,10,8\n0,0,0,0\n4,2,10,8\n"
+    assert (folder / "out_of_view.txt").read_text() == "0,0,1,0\n"
+    assert len(list((folder / "img").glob("*.jpg"))) == 4
+
+    for fmt in ("got10k", "otb", "trackingnet", "vot", "mot", "cvat", "json"):
+        assert main(["export", str(project), "--format", fmt, "--out", str(tmp_path / fmt), "--object", "1"]) == 0
+
+
+def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
+    from tracker_core.cli import main
+
+    bad = tmp_path / "groundtruth_rect.txt"
+    bad.write_text("1,2,3,4\n1,2,x,4\n")
+    project = tmp_path / "p.json"
+    assert main(["import", str(bad), "--format", "otb", "--out", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("atom import: error: ") and "groundtruth_rect.txt, line 2" in err and not project.exists()
+
+    bad.write_text("1,2,3,4\n")
+    assert main(["import", str(bad), "--format", "otb", "--out", str(project)]) == 0
+    assert main(["import", str(bad), "--format", "otb", "--out", str(project)]) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert main(["import", str(bad), "--format", "mot", "--first-frame", "3", "--out", str(project), "--force"]) == 2
+    assert main(["export", str(project), "--format", "cvat", "--out", str(tmp_path / "o"), "--object", "9"]) == 2
+    assert "no object with id 9" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "nope.json"), "--format", "cvat", "--out", str(tmp_path / "o")]) == 2
+    assert "cannot read the project file" in capsys.readouterr().err
+
+
+def test_cli_export_of_incomplete_annotations_suggests_missing_absent(tmp_path, capsys):
+    from tracker_core.cli import main
+
+    doc = Document(VideoRef(None, 5))
+    o = doc.add_object("kite")
+    doc.set_box(o, 0, (1, 1, 4, 4))
+    save_project(doc, tmp_path / "p.json")
+    assert main(["export", str(tmp_path / "p.json"), "--format", "got10k", "--out", str(tmp_path / "o")]) == 2
+    assert "(--missing absent)" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "p.json"), "--format", "got10k", "--out", str(tmp_path / "o"),
+                 "--missing", "absent"]) == 0
+    assert (tmp_path / "o" / "kite-1" / "absence.label").read_text() == "0\n1\n1\n1\n1\n"

@@ -1,0 +1,84 @@
+"""``atom export``: write a project's annotations in a benchmark or tool format.
+
+    atom export clip.json --format lasot --out exported/ [--object 1 --object 3] [--missing absent] [--frames]
+
+Formats: lasot, got10k, otb, trackingnet, vot, mot, cvat (CVAT for video 1.1), json (our project file). Dense
+formats (lasot, got10k, otb, trackingnet, vot) need a box or a flag in every frame: ``--missing absent`` writes
+the frames that have neither as out of view. ``--frames`` also writes the video's frames as JPEGs where the
+format has them (LaSOT img/, GOT-10k, OTB img/, TrackingNet frames/, VOT color/, MOT img1/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from pathlib import Path
+
+from ..errors import AtomError, CommandError
+
+FORMAT_CHOICES = ("lasot", "got10k", "otb", "trackingnet", "vot", "mot", "cvat", "json")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("export", help="export a project to LaSOT, GOT-10k, OTB, TrackingNet, VOT, MOT, "
+                                             "CVAT or project JSON",
+                              description=__doc__.split("\n\n")[0].replace("``", ""))
+    p.add_argument("project", metavar="PROJECT", help="the project file (.json)")
+    p.add_argument("--format", required=True, choices=FORMAT_CHOICES, help="output format")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
+    p.add_argument("--object", type=int, action="append", metavar="ID", dest="objects",
+                   help="export only this object id (repeatable; default: every object)")
+    p.add_argument("--missing", choices=("error", "absent"), default="error",
+                   help="dense formats: frames with neither box nor flag are an error (default) or absent")
+    p.add_argument("--frames", action="store_true", help="also write the video frames as JPEG files")
+    p.set_defaults(func=run)
+    return p
+
+
+def _options(function, wanted: dict) -> dict:
+    """The options the format's export accepts (``missing`` means nothing to MOT or CVAT, for instance)."""
+    accepted = inspect.signature(function).parameters
+    return {k: v for k, v in wanted.items() if k in accepted}
+
+
+def run(args) -> int:
+    from ..annotation.formats import IncompleteAnnotationError, get_format
+    from ..annotation.project_io import load_project
+
+    try:
+        document = load_project(args.project)
+    except AtomError as exc:
+        raise CommandError(str(exc)) from None
+    module = get_format(args.format)
+    unknown = [i for i in (args.objects or []) if i not in document]
+    if unknown:
+        raise CommandError(f"no object with id {', '.join(map(str, unknown))} in {args.project} "
+                           f"(ids: {', '.join(map(str, document.object_ids)) or 'none'})")
+    wanted = {"missing": args.missing}
+    video = None
+    if args.frames:
+        if "video_source" not in inspect.signature(module.export).parameters:
+            raise CommandError(f"--frames: the {args.format} format has no frame images")
+        if not document.video.path:
+            raise CommandError("--frames: the project has no video path")
+        from ..video import open_video
+
+        try:
+            video = open_video(document.video.path)
+        except AtomError as exc:
+            raise CommandError(f"--frames: {exc}") from None
+        wanted["video_source"] = video
+    try:
+        paths = module.export(document, args.objects, Path(args.out), **_options(module.export, wanted))
+    except IncompleteAnnotationError as exc:
+        raise CommandError(f"{exc} (--missing absent)") from None
+    except AtomError as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"cannot write to {args.out}: {exc.strerror or exc}") from None
+    finally:
+        if video is not None:
+            video.close()
+    for path in paths:
+        print(path)
+    return 0
