@@ -21,7 +21,8 @@ from tracker_core.result import Status, TrackResult
 
 # ATOM_FUZZ_EXAMPLES=2000 for a long fuzzing session; the default keeps the file under 30 s
 FUZZ_EXAMPLES = int(os.environ.get("ATOM_FUZZ_EXAMPLES", "60"))
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# the same place as conftest's shared_data fixture (parametrized tests need the sequences at collection time)
+DATA = Path(os.environ.get("ATOM_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 NUM_FRAMES = 30
 
 
