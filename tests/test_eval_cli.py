@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +91,7 @@ def test_eval_runs_scores_resumes_and_rescores(otb, tmp_path, capsys):
     for name in ("Alpha", "Beta"):
         gt = (otb / name / "groundtruth_rect.txt").read_text().replace("\t", ",")
         (published / "oracle" / f"{name}.txt").write_text(gt)
-    (published / "kcf").symlink_to(out / "results" / "kcf")
+    shutil.copytree(out / "results" / "kcf", published / "kcf")
     rc = main(["eval", "--dataset", f"otb:{otb}", "--sequences", "Alpha,Beta", "--results", str(published),
                "--out", str(tmp_path / "rescored"), "--no-plots"])
     captured = capsys.readouterr()

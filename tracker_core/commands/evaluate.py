@@ -5,7 +5,8 @@
 
 Writes ``OUT/results/NAME/SEQ.txt`` (+ ``SEQ_time.txt``) in pytracking's format, ``OUT/summary.json``
 (``{"trackers": {NAME: {auc, op50, op75, precision, norm_precision, fps, frames, sequences: {SEQ: {...}}}}}``,
-percentages 0-100), ``OUT/{success,precision,norm_precision}_plot.png`` and a markdown table on stdout.
+percentages 0-100; ``fps`` = tracking speed without initialisation, from the time files, null when absent;
+``frames`` = frames scored), ``OUT/{success,precision,norm_precision}_plot.png`` and a markdown table on stdout.
 Failed sequences are listed on stderr and in ``OUT/failures.json``; the exit code is then 1.
 The metric conventions are documented in ``tracker_core/evaluation/metrics.py``.
 """

@@ -39,7 +39,7 @@ def plot_curves(entries: dict[str, tuple[dict[str, np.ndarray], dict[str, float]
         fig = Figure(figsize=(6, 4.5), dpi=100)
         FigureCanvasAgg(fig)
         ax = fig.add_subplot(1, 1, 1)
-        order = sorted(entries.items(), key=lambda kv: -_finite(kv[1][1].get(score_key)))
+        order = sorted(entries.items(), key=lambda kv: _rank(kv[1][1].get(score_key)))
         for name, (curves, scores) in order:
             ax.plot(xs, curves[key], linewidth=2, label=f"{name} [{fmt.format(_finite(scores.get(score_key)))}]")
         ax.set_xlim(float(xs[0]), float(xs[-1]))
@@ -59,3 +59,9 @@ def plot_curves(entries: dict[str, tuple[dict[str, np.ndarray], dict[str, float]
 
 def _finite(v) -> float:
     return float(v) if v is not None and np.isfinite(v) else float("nan")
+
+
+def _rank(v) -> tuple[bool, float]:
+    """Sort key: best score first, unknown scores last."""
+    v = _finite(v)
+    return (bool(np.isnan(v)), -v if not np.isnan(v) else 0.0)
