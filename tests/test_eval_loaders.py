@@ -206,6 +206,8 @@ def test_arguments_filters_and_name_clashes(tmp_path):
     seqs = load_datasets([f"otb:{tmp_path / 'a'}", f"vot:{tmp_path / 'b'}"])
     assert sorted(s.name for s in seqs) == ["otb-same", "vot-same"]
     assert [s.name for s in load_datasets([f"otb:{tmp_path / 'a'}"], "SA*")] == ["same"]
+    (tmp_path / "list.txt").write_text("same\nother\n")
+    assert [s.name for s in load_datasets([f"otb:{tmp_path / 'a'}"], f"@{tmp_path / 'list.txt'}")] == ["same"]
     with pytest.raises(CommandError, match="KIND:PATH"):
         datasets.parse_dataset_arg("otb")
     with pytest.raises(CommandError, match="unknown dataset kind"):

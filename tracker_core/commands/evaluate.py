@@ -50,7 +50,8 @@ def add_common_arguments(p: argparse.ArgumentParser, trackers_required: bool = F
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--jobs", type=int, default=1, help="sequences run in parallel processes (default 1)")
     p.add_argument("--sequences", metavar="PATTERNS",
-                   help="only sequences matching these comma-separated shell patterns, e.g. 'Biker,Bird*'")
+                   help="only sequences matching these comma-separated shell patterns, e.g. 'Biker,Bird*', "
+                        "or @FILE with one name per line")
 
 
 def tracker_names(values: list[str]) -> list[str]:

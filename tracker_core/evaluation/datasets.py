@@ -427,11 +427,20 @@ def parse_dataset_arg(text: str) -> tuple[str, Path]:
 
 
 def select_sequences(seqs: list[Sequence], patterns: str | None) -> list[Sequence]:
-    """Keep sequences whose name matches one of the comma-separated shell patterns (case-insensitive)."""
+    """Keep sequences whose name matches one of the comma-separated shell patterns (case-insensitive).
+
+    ``@FILE`` reads the names or patterns from a file, one per line (e.g. LaSOT's 280 test sequences).
+    """
     if not patterns:
         return seqs
     import fnmatch
 
+    if patterns.startswith("@"):
+        path = Path(patterns[1:]).expanduser()
+        try:
+            patterns = ",".join(path.read_text().split())
+        except OSError as exc:
+            raise CommandError(f"--sequences {patterns}: cannot read {path} ({exc.strerror or exc})") from None
     pats = [p.strip().lower() for p in patterns.split(",") if p.strip()]
     return [s for s in seqs if any(fnmatch.fnmatchcase(s.name.lower(), p) for p in pats)]
 
