@@ -5,6 +5,7 @@ Frame files are empty: loaders only list and name frames (reading happens in the
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ from tracker_core.errors import CommandError, FormatError
 from tracker_core.evaluation import datasets
 from tracker_core.evaluation.datasets import load_dataset, load_datasets
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# Same location rule as conftest.SHARED_DATA (ATOM_SHARED_DATA, else ../shared/data next to the repository).
+SHARED = Path(os.environ.get("ATOM_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 
 def touch_frames(folder: Path, numbers, pattern: str) -> None:
