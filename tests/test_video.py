@@ -114,6 +114,14 @@ def test_random_access_equals_sequential(videos, kind):
         assert frame_number(v[-1]) == N - 1
 
 
+def test_missed_seek_falls_back_to_decoding_from_the_start(videos, monkeypatch):
+    # Files with odd timestamps can make OpenCV's seek land elsewhere; reading must stay exact.
+    with open_video(videos["mp4"]) as v:
+        monkeypatch.setattr(v, "_seek", lambda index: False)
+        for i in [37, 5, 36, 59]:
+            assert frame_number(v.read(i)) == i
+
+
 def test_out_of_range_and_closed(videos):
     v = open_video(videos["avi"])
     with pytest.raises(IndexError, match="frame 60"):

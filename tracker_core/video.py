@@ -324,18 +324,30 @@ class VideoFileSource(VideoSource):
         self._next = index
         return True
 
+    def _rewind(self) -> None:
+        """Reopen the file so that the next read gives frame 0."""
+        self._cap.release()
+        self._next = -1
+        self._cap = _capture(self.path)
+        self._next = 0
+
+    def _decode_up_to(self, index: int) -> None:
+        """Decode forward (without converting) until the next read gives frame ``index``."""
+        while self._next < index:
+            if not self._cap.grab():
+                failed, self._next = self._next, -1
+                raise VideoError(f"{self.path}: cannot decode frame {failed} of {self.num_frames} "
+                                 f"(reading up to frame {index}; the file is damaged or truncated)")
+            self._next += 1
+
     def _read(self, index: int) -> np.ndarray:
-        cap = self._cap
         if self._next == -1 or not (self._next <= index <= self._next + _MAX_FORWARD_DECODE):
             if not self._seek(index):
-                raise VideoError(f"{self.path}: cannot seek to frame {index} of {self.num_frames} "
-                                 f"(the data ends earlier, or the file is damaged)")
-        else:
-            while self._next < index:  # short forward jump: decode through
-                if not cap.grab():
-                    failed, self._next = self._next, -1
-                    raise VideoError(f"{self.path}: cannot decode frame {failed} (reading up to {index})")
-                self._next += 1
+                # OpenCV numbers frames from timestamps, which some files get wrong, so a seek can miss even
+                # inside the data: decode from the start instead (slow, but exact).
+                self._rewind()
+        self._decode_up_to(index)
+        cap = self._cap
         ok, frame = cap.read()
         if not ok or frame is None:
             self._next = -1
