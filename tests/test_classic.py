@@ -159,6 +159,7 @@ def test_update_with_box_reinitialises():
     # A correction to a different (wrong) place: tracking then goes on from the corrected box.
     frame, _ = square_frame(2)
     t.update_with_box(frame, Box(120, 10, 30, 30))
+    assert t.correction_policy == "reinitialize"
     assert t.box == Box(120, 10, 30, 30)
     r = t.track(frame)
     assert iou(r.box, Box(120, 10, 30, 30)) > 0.8

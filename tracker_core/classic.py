@@ -134,6 +134,10 @@ class ClassicTracker:
     reports one (``getTrackingScore`` returning a value in [0, 1]), else 1.0 on success and 0.0 on failure.
     """
 
+    # What update_with_box does with a correction, reported like AtomTracker's config.correction_policy: OpenCV
+    # trackers cannot learn from a corrected box, so they start over on it.
+    correction_policy = "reinitialize"
+
     def __init__(self, kind: str = "csrt") -> None:
         kind = str(kind).lower().strip()
         if kind not in KINDS:
