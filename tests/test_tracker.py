@@ -1,0 +1,112 @@
+"""The ATOM tracking loop end to end, on synthetic video (fast) and on a real sequence (when ../shared is there)."""
+
+import numpy as np
+import pytest
+import torch
+
+from tracker_core.backbones import build_backbone
+from tracker_core.boxes import Box, iou
+from tracker_core.config import preset
+from tracker_core.iounet import AtomIoUNet
+from tracker_core.model_io import AtomModel
+from tracker_core.result import Status
+from tracker_core.tracker import AtomTracker
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return build_backbone("efficientnet_lite0", pretrained=True)
+
+
+def _textured(rng, h, w):
+    return (rng.random((h, w, 3)) * 255).astype(np.uint8)
+
+
+def moving_square_video(n=12, size=(240, 320), box=(100, 80, 40, 32), step=(4, 2), seed=0):
+    """A textured object sliding over a smooth background; returns frames and true boxes."""
+    rng = np.random.default_rng(seed)
+    H, W = size
+    yy, xx = np.mgrid[0:H, 0:W]
+    bg = np.stack([(xx * 0.5) % 255, (yy * 0.7) % 255, np.full_like(xx, 90)], -1).astype(np.uint8)
+    obj = _textured(rng, box[3], box[2])
+    frames, boxes = [], []
+    for i in range(n):
+        x, y = box[0] + step[0] * i, box[1] + step[1] * i
+        f = bg.copy()
+        f[y:y + box[3], x:x + box[2]] = obj
+        frames.append(f)
+        boxes.append(Box(x, y, box[2], box[3]))
+    return frames, boxes
+
+
+def small_config(name="default"):
+    cfg = preset(name)
+    cfg.sample.image_sample_size = 160  # 10x10 feature cells: same code paths, a fraction of the cost
+    cfg.classifier.sample_memory_size = 40
+    cfg.device = "cpu"
+    return cfg
+
+
+def test_multiscale_follows_a_moving_object(lite0):
+    frames, truth = moving_square_video()
+    tr = AtomTracker(AtomModel(lite0, None, {}), small_config("multiscale"))
+    assert tr.warning is None
+    tr.initialize(frames[0], truth[0])
+    ious = []
+    for f, t in zip(frames[1:], truth[1:]):
+        r = tr.track(f)
+        ious.append(iou(r.box, t))
+        assert r.score_map is not None and r.score_map.shape == (160, 160)
+        assert r.iou is None and r.proposals is None
+    assert np.mean(ious) > 0.6, ious
+
+
+def test_full_atom_path_runs_and_is_deterministic(lite0):
+    """With an (untrained) IoU-Net every stage runs, results carry the evidence, and a seed fixes the result."""
+    torch.manual_seed(0)
+    net = AtomIoUNet(input_dim=lite0.out_channels, pred_input_dim=(32, 32), pred_inter_dim=(32, 32),
+                     ref_dim=(32, 32), test_dim=(32, 32)).eval()
+    frames, truth = moving_square_video(n=6)
+    runs = []
+    for _ in range(2):
+        tr = AtomTracker(AtomModel(lite0, net, {}), small_config("default"))
+        tr.initialize(frames[0], truth[0])
+        res = [tr.track(f) for f in frames[1:]]
+        runs.append(res)
+    for r in runs[0]:
+        assert r.status in tuple(Status)
+        if r.status != Status.NOT_FOUND:
+            assert r.proposals.shape == (10, 4) and r.proposal_ious.shape == (10,)
+            assert 0.0 <= r.iou <= 1.0
+        for stage in ("backbone", "localisation"):
+            assert stage in r.timings
+    assert [r.box.as_tuple() for r in runs[0]] == [r.box.as_tuple() for r in runs[1]]
+
+
+def test_missing_iounet_falls_back_to_multiscale_with_a_warning(lite0):
+    tr = AtomTracker(AtomModel(lite0, None, {}), small_config("default"))
+    assert tr.warning and "multiscale" in tr.warning
+    assert not tr.config.refinement.use_iou_net
+    assert len(tr.config.localization.scale_factors) == 5
+
+
+def test_correction_policies(lite0):
+    frames, truth = moving_square_video(n=5)
+    for policy in ("reinitialize", "update"):
+        cfg = small_config("multiscale")
+        cfg.correction_policy = policy
+        tr = AtomTracker(AtomModel(lite0, None, {}), cfg)
+        tr.initialize(frames[0], truth[0])
+        tr.track(frames[1])
+        tr.update_with_box(frames[2], truth[2])
+        assert tr.box.as_tuple() == pytest.approx(truth[2].as_tuple())
+        r = tr.track(frames[3])
+        assert iou(r.box, truth[3]) > 0.5
+
+
+def test_bad_initial_box(lite0):
+    tr = AtomTracker(AtomModel(lite0, None, {}), small_config("multiscale"))
+    with pytest.raises(ValueError):
+        tr.initialize(np.zeros((50, 50, 3), np.uint8), Box(1, 1, 0, 5))
+    with pytest.raises(RuntimeError):
+        tr.track(np.zeros((50, 50, 3), np.uint8))
