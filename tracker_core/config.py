@@ -91,6 +91,7 @@ class TrackerConfig:
     # What the tracker does after a person corrects a box: "reinitialize" (fresh model from the corrected box)
     # or "update" (keep the model, train on the corrected sample). Chosen with `atom bench annotate`.
     correction_policy: str = "reinitialize"
+    trace_backbone: bool = True  # run the frozen backbone as a traced, BN-folded graph (same numbers, faster)
 
     def replace(self, **changes) -> TrackerConfig:
         return dataclasses.replace(self, **changes)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .augmentation import augment, dropout_copies
+from .backbones.inference import InferenceBackbone
 from .boxes import Box
 from .classifier import OnlineClassifier, normalize_features
 from .config import TrackerConfig, preset
@@ -80,7 +81,7 @@ class AtomTracker:
             self.config = fallback
         self.device = resolve_device(device or self.config.device)
         self.model = model.to(self.device)
-        self.backbone = self.model.backbone.eval()
+        self.backbone = InferenceBackbone(self.model.backbone.eval(), enabled=self.config.trace_backbone)
         self.iounet = self.model.iounet.eval() if (self.model.iounet is not None
                                                   and self.config.refinement.use_iou_net) else None
         self.correction_policy = self.config.correction_policy
