@@ -1,0 +1,329 @@
+"""``atom train``: train the IoU-Net offline and export it as a model file.
+
+    atom train --data synthetic --data lasot:/data/LaSOT:1 --data coco:/data/coco --out runs/t1
+    atom train --data synthetic --data otb:../shared/data/OTB --sequences 'Dog*,Gym' \\
+        --val otb:../shared/data/OTB --val-sequences Biker,Bird2 --pool-pairs 3000 --out runs/t2
+    torchrun --nproc_per_node=4 -m tracker_core.cli train --data lasot:/data/LaSOT --device cuda --out runs/t3
+
+Writes OUT/checkpoint.pt (every epoch; ``--resume`` continues exactly), OUT/log.csv, OUT/loss.png, the best epoch
+as OUT/model.json + OUT/model.safetensors (``--export`` elsewhere) and OUT/MODEL_CARD.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import shlex
+import sys
+import time
+import zlib
+from pathlib import Path
+
+from ..errors import CommandError
+
+LITE0_WIDTHS = {"pred_input_dim": (64, 64), "pred_inter_dim": (128, 128), "ref_dim": (64, 128),
+                "test_dim": (64, 64)}
+REFERENCE_WIDTHS = {"pred_input_dim": (256, 256), "pred_inter_dim": (256, 256), "ref_dim": (128, 256),
+                    "test_dim": (256, 256)}
+_WIDTH_KEYS = {"pred_input": "pred_input_dim", "pred_inter": "pred_inter_dim", "ref": "ref_dim",
+               "test": "test_dim"}
+VAL_STREAM = 1_000_003  # the validation pool's random stream, apart from every training epoch's
+POOL_STREAM = 1_000_000
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("train", help="train the IoU-Net offline and export a model file",
+                       description=__doc__.split("\n\n")[0].replace("``", ""),
+                       epilog="data kinds: synthetic[:FOLDERS], lasot, got10k, trackingnet, coco, otb, vot. "
+                              "synthetic's PATH is 'builtin' (installed sample images, the default) and/or image "
+                              "folders, comma-separated.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", action="append", default=[], metavar="KIND:PATH[:WEIGHT]", required=True,
+                   help="a training source and its sampling weight (repeatable)")
+    p.add_argument("--backbone", default="efficientnet_lite0", choices=("efficientnet_lite0", "resnet18"))
+    p.add_argument("--backbone-weights", metavar="MODEL",
+                   help="model file whose backbone to use (required for resnet18, which ships no weights)")
+    p.add_argument("--iounet-widths", nargs="+", metavar="KEY=A,B",
+                   help="IoU-Net widths: pred_input=A,B pred_inter=A,B ref=A,B test=A,B, or 'reference' "
+                        f"(default: {_widths_text(LITE0_WIDTHS)} for Lite0, the reference's for ResNet-18)")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--batch", type=int, default=64, help="pairs per step and process (default 64)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-step", type=int, default=15, help="epochs between learning-rate decays (default 15)")
+    p.add_argument("--lr-gamma", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", required=True, type=Path, help="run folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in OUT from its last checkpoint")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
+    p.add_argument("--sequences", metavar="PATTERNS", help="train only on video sequences matching these "
+                   "comma-separated shell patterns (Jogging also matches Jogging_1, Jogging_2)")
+    p.add_argument("--exclude", metavar="PATTERNS", help="never train on sequences matching these patterns")
+    p.add_argument("--val", action="append", default=[], metavar="KIND:PATH",
+                   help="validation source (repeatable); default: 10%% of each video source's sequences, held "
+                        "apart, plus synthetic scenes")
+    p.add_argument("--val-sequences", metavar="PATTERNS", help="validation sequences (also excluded from training)")
+    p.add_argument("--val-pairs", type=int, default=256, help="validation pairs (fixed proposals; default 256)")
+    p.add_argument("--pool-pairs", type=int, default=0,
+                   help="cache the backbone features of this many pairs once and train every epoch on them with "
+                        "fresh proposals (fast on a CPU); 0 (default) draws fresh pairs every epoch")
+    p.add_argument("--tests-per-ref", type=int, default=3,
+                   help="pool mode: test frames per reference frame (shares one reference crop; default 3)")
+    p.add_argument("--pairs-per-epoch", type=int, default=64000, help="fresh-pairs mode (default 64000)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--export", type=Path, help="where to write the best epoch's model (default OUT/model)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+    return p
+
+
+def _widths_text(widths: dict) -> str:
+    inv = {v: k for k, v in _WIDTH_KEYS.items()}
+    return " ".join(f"{inv[k]}={a},{b}" for k, (a, b) in widths.items())
+
+
+def parse_widths(values: list[str] | None, backbone: str) -> dict:
+    """``--iounet-widths`` to AtomIoUNet keyword arguments (missing keys take the backbone's defaults)."""
+    widths = dict(LITE0_WIDTHS if backbone == "efficientnet_lite0" else REFERENCE_WIDTHS)
+    for item in values or []:
+        if item.lower() == "reference":
+            widths = dict(REFERENCE_WIDTHS)
+            continue
+        key, sep, val = item.partition("=")
+        key = _WIDTH_KEYS.get(key.strip().lower().removesuffix("_dim"))
+        try:
+            pair = tuple(int(v) for v in val.split(","))
+        except ValueError:
+            pair = ()
+        if not sep or key is None or len(pair) != 2 or min(pair) <= 0:
+            raise CommandError(f"--iounet-widths expects KEY=A,B with KEY in {', '.join(_WIDTH_KEYS)} and two "
+                               f"positive integers, got {item!r}")
+        widths[key] = pair
+    return widths
+
+
+def _patterns(text: str | None) -> list[str]:
+    return [p.strip() for p in (text or "").split(",") if p.strip()]
+
+
+def _held_apart(name: str) -> bool:
+    """The default validation split: about 1 sequence in 10, chosen by a stable hash of its name."""
+    return zlib.crc32(name.lower().encode()) % 10 == 0
+
+
+def build_sources(args):
+    """(training sources, validation sources, notes) from the arguments."""
+    from ..training.sources import SequenceSource, build_source, parse_source_spec
+
+    specs = [parse_source_spec(d) for d in args.data]
+    include = _patterns(args.sequences)
+    exclude = _patterns(args.exclude) + _patterns(args.val_sequences)  # never train on validation sequences
+    train, val, notes = [], [], []
+    for spec in specs:
+        src = build_source(spec, include or None, exclude or None)
+        if not args.val and isinstance(src, SequenceSource) and not src.image_dataset and len(src) >= 2:
+            keep = [src.sequence(i) for i in range(len(src)) if not _held_apart(src.sequence(i).name)]
+            apart = [src.sequence(i) for i in range(len(src)) if _held_apart(src.sequence(i).name)]
+            if not apart:  # at least one sequence held apart
+                apart, keep = keep[-1:], keep[:-1]
+            train.append(SequenceSource(src.kind, src.name, keep, src.weight))
+            val.append(SequenceSource(src.kind, src.name, apart, src.weight))
+        else:
+            train.append(src)
+            if not args.val and src.kind == "synthetic":
+                val.append(src)  # same images, other random stream: not held apart, said in the card
+    if args.val:
+        val = [build_source(parse_source_spec(v), _patterns(args.val_sequences) or None) for v in args.val]
+    else:
+        notes.append("validation: sequences held apart by name hash (about 1 in 10) and synthetic scenes of the "
+                     "same images drawn from another random stream")
+    return train, val, notes
+
+
+def _load_backbone(args):
+    from ..backbones import build_backbone
+
+    if args.backbone_weights:
+        from ..model_io import load_model
+
+        model = load_model(args.backbone_weights)
+        if getattr(model.backbone, "name", None) != args.backbone:
+            raise CommandError(f"{args.backbone_weights} holds a {model.backbone.name} backbone, not {args.backbone}")
+        return model.backbone
+    if args.backbone == "resnet18":
+        raise CommandError("resnet18 ships without ImageNet weights: pass --backbone-weights with a model file that "
+                           "holds them (atom_default.pth or a torchvision resnet18 state dict)")
+    return build_backbone(args.backbone, pretrained=True)
+
+
+def command_line(args) -> str:
+    """The ``atom train`` command that reproduces this run."""
+    parts = ["atom", "train"]
+    for d in args.data:
+        parts += ["--data", d]
+    parts += ["--backbone", args.backbone]
+    if args.backbone_weights:
+        parts += ["--backbone-weights", str(args.backbone_weights)]
+    if args.iounet_widths:
+        parts += ["--iounet-widths", *args.iounet_widths]
+    parts += ["--epochs", str(args.epochs), "--batch", str(args.batch)]
+    for flag, default in (("lr", 1e-3), ("lr_step", 15), ("lr_gamma", 0.2), ("seed", 1)):
+        if getattr(args, flag) != default:
+            parts += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
+    for flag in ("sequences", "exclude", "val_sequences"):
+        if getattr(args, flag):
+            parts += ["--" + flag.replace("_", "-"), getattr(args, flag)]
+    for v in args.val:
+        parts += ["--val", v]
+    parts += ["--val-pairs", str(args.val_pairs)]
+    if args.pool_pairs:
+        parts += ["--pool-pairs", str(args.pool_pairs), "--tests-per-ref", str(args.tests_per_ref)]
+    else:
+        parts += ["--pairs-per-epoch", str(args.pairs_per_epoch)]
+    parts += ["--out", str(args.out)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _pool(folder: Path, dataset, backbone, manifest: dict, workers: int, progress: bool, what: str):
+    from ..training.feature_pool import build_pool
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(dataset), desc=f"{what} pool", unit="group", file=sys.stderr,
+                   mininterval=1.0 if sys.stderr.isatty() else 30.0)
+
+    def report(done: int, total: int) -> None:
+        if bar is not None:
+            bar.update(done - bar.n)
+
+    try:
+        return build_pool(folder, dataset, backbone, manifest, workers=workers, progress=report)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def run(args) -> int:
+    import torch
+
+    from ..iounet import AtomIoUNet
+    from ..training.distributed import init_distributed
+    from ..training.export import export_checkpoint, model_card_markdown
+    from ..training.feature_pool import GroupDataset
+    from ..training.processing import PairProcessor, ProcessingConfig, draw_proposals
+    from ..training.sampler import GroupSampler
+    from ..training.trainer import CHECKPOINT_NAME, OnlineData, PoolData, TrainConfig, Trainer, seeded_generator
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for name in ("epochs", "batch", "val_pairs", "tests_per_ref", "pairs_per_epoch", "lr_step"):
+        if getattr(args, name) < (0 if name == "val_pairs" else 1):
+            raise CommandError(f"--{name.replace('_', '-')} must be positive")
+    out = args.out.expanduser()
+    if (out / CHECKPOINT_NAME).is_file() and not args.resume:
+        raise CommandError(f"{out} already holds a training run: pass --resume to continue it, or choose another --out")
+
+    widths = parse_widths(args.iounet_widths, args.backbone)
+    train_sources, val_sources, notes = build_sources(args)
+    ctx = init_distributed(args.device)
+    log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if ctx.is_main else (lambda msg: None)
+    for s in train_sources:
+        log(f"train: {s.describe()}")
+    for s in val_sources:
+        log(f"val:   {s.describe()}")
+    progress = not args.no_progress and ctx.is_main
+
+    backbone = _load_backbone(args).to(ctx.device)
+    processor = PairProcessor(ProcessingConfig())
+    sampler = GroupSampler(train_sources)
+    manifest = {"data": list(args.data), "sequences": args.sequences, "exclude": args.exclude,
+                "val_sequences": args.val_sequences, "backbone": args.backbone,
+                "backbone_weights": str(args.backbone_weights or "packaged"),
+                "processing": json.loads(json.dumps(processor.config.__dict__))}
+
+    # Validation pool: fixed pairs and fixed proposals, so every epoch's validation loss is comparable.
+    val_pool = None
+    if val_sources and args.val_pairs > 0 and ctx.is_main:
+        k = args.tests_per_ref if args.pool_pairs else 1
+        val_set = GroupDataset(GroupSampler(val_sources), processor, math.ceil(args.val_pairs / k), args.seed,
+                               VAL_STREAM, k)
+        val_pool = _pool(out / "pool" / "val", val_set, backbone, dict(manifest, val=list(args.val)),
+                         args.workers, progress, "validation")
+        val_pool.proposals, val_pool.proposal_iou = draw_proposals(
+            val_pool.test_boxes, 16, processor.config.sigma_factors, processor.config.min_iou,
+            seeded_generator(args.seed, VAL_STREAM))
+
+    if args.pool_pairs:
+        groups = math.ceil(args.pool_pairs / args.tests_per_ref)
+        dataset = GroupDataset(sampler, processor, groups, args.seed, POOL_STREAM, args.tests_per_ref)
+        if ctx.is_main:
+            pool = _pool(out / "pool" / "train", dataset, backbone, manifest, args.workers, progress, "training")
+        ctx.barrier()  # other ranks load the shards rank 0 built
+        if not ctx.is_main:
+            pool = _pool(out / "pool" / "train", dataset, backbone, manifest, 0, False, "training")
+        data = PoolData(pool, args.batch, args.seed)
+        pairs_text = f"{len(pool)} pairs ({pool.num_groups} reference frames x {args.tests_per_ref} test frames)"
+    else:
+        def dataset_for_epoch(epoch: int) -> GroupDataset:
+            return GroupDataset(sampler, processor, args.pairs_per_epoch, args.seed, epoch, 1)
+
+        data = OnlineData(dataset_for_epoch, backbone, args.pairs_per_epoch, args.batch, args.seed, args.workers)
+        pairs_text = f"{args.pairs_per_epoch} fresh pairs per epoch"
+    log(f"data: {pairs_text}, {data.steps_per_epoch(ctx.world_size)} steps per epoch")
+
+    iounet = AtomIoUNet(input_dim=backbone.out_channels, **widths)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=args.lr, lr_step=args.lr_step,
+                         lr_gamma=args.lr_gamma, seed=args.seed)
+    trainer = Trainer(iounet, data, config, out, ctx, val_pool, progress=progress, log=log)
+    if args.resume and trainer.resume():
+        log(f"resumed after epoch {trainer.epoch}")
+    t0 = time.time()
+    try:
+        best = trainer.fit()
+    finally:
+        ctx.close()
+    if not ctx.is_main:
+        return 0
+
+    history = trainer.history
+    best_rec = next(r for r in history if r["epoch"] == best["epoch"])
+    card = {
+        "summary": f"ATOM IoU-Net for the {args.backbone} backbone, trained with `atom train`.",
+        "backbone": args.backbone,
+        "iounet_widths": {k: list(v) for k, v in widths.items()},
+        "iounet_parameters": sum(p.numel() for p in iounet.parameters()),
+        "training_data": [s.describe() for s in train_sources],
+        "validation_data": [s.describe() for s in val_sources],
+        "pairs": pairs_text,
+        "pairs_seen": sum(r["pairs"] for r in history),
+        "epochs": len(history),
+        "best_epoch": best["epoch"],
+        "final_train_loss": history[-1]["train_loss"],
+        "best_epoch_train_loss": best_rec["train_loss"],
+        "validation_loss": best_rec.get("val_loss"),
+        "validation_pearson_iou": best_rec.get("val_pearson"),
+        "validation_pairs": len(val_pool) if val_pool is not None else 0,
+        "optimiser": f"Adam lr {args.lr:g} on the IoU-Net only (backbone frozen), StepLR {args.lr_step}/"
+                     f"{args.lr_gamma:g}, batch {args.batch} x {ctx.world_size} process(es), 16 proposals per pair, "
+                     "MSE on 2 IoU - 1",
+        "trained": datetime.date.today().isoformat(),
+        "torch": torch.__version__,
+        "history": [{k: r.get(k) for k in ("epoch", "lr", "train_loss", "val_loss", "val_pearson", "seconds")}
+                    for r in history],
+        "notes": notes,
+        "reproduce": command_line(args),
+    }
+    card = {k: v for k, v in card.items() if v is not None}
+    target = args.export or out / "model"
+    json_path = export_checkpoint(out / CHECKPOINT_NAME, backbone.cpu(), target, card)
+    (out / "MODEL_CARD.md").write_text(model_card_markdown(card, f"Model card: {json_path.stem}"))
+    log(f"best epoch {best['epoch']} (validation loss {best_rec.get('val_loss', float('nan')):.4f}, "
+        f"Pearson {best_rec.get('val_pearson', float('nan')):.3f}); model: {json_path}; "
+        f"{(time.time() - t0) / 60:.1f} min")
+    return 0
