@@ -86,3 +86,24 @@ def test_batch_with_a_broken_video_and_shards(tmp_path, capsys):
     out2 = tmp_path / "shard"
     rc = main(["track", "--batch", str(lst), "--out", str(out2), "--tracker", "kcf", "--shard", "0/2", "--quiet"])
     assert rc == 0 and (out2 / "good").exists() and not (out2 / "bad").exists()
+
+
+def test_review_video_export_is_h264_with_boxes(video, tmp_path):
+    import imageio_ffmpeg
+
+    from tracker_core.video import open_video
+
+    out = tmp_path / "out"
+    assert main(["track", str(video), "--init", "40,30,30,24", "--out", str(out), "--tracker", "kcf", "--quiet"]) == 0
+    mp4 = tmp_path / "review.mp4"
+    assert main(["export", str(out / "project.json"), "--format", "review", "--out", str(mp4)]) == 0
+    reader = imageio_ffmpeg.read_frames(str(mp4))
+    meta = next(reader)
+    assert meta["codec"].startswith("h264")
+    reader.close()
+    with open_video(mp4) as v:
+        assert v.num_frames == 8
+        f0 = v.read(0).astype(int)
+    # Frame 0 is the manual keyframe: its box edge (x=40) is drawn green.
+    r, g, b = f0[30 + 12, 40]
+    assert g > 150 and g > r + 60 and g > b + 60

@@ -2,7 +2,8 @@
 
     atom export clip.json --format lasot --out exported/ [--object 1 --object 3] [--missing absent] [--frames]
 
-Formats: lasot, got10k, otb, trackingnet, vot, mot, cvat (CVAT for video 1.1), json (our project file). Dense
+Formats: lasot, got10k, otb, trackingnet, vot, mot, cvat (CVAT for video 1.1), json (our project file), review
+(an H.264 video with the boxes drawn; OUT may name the .mp4). Dense
 formats (lasot, got10k, otb, trackingnet, vot) need a box or a flag in every frame: ``--missing absent`` writes
 the frames that have neither as out of view. ``--frames`` also writes the video's frames as JPEGs where the
 format has them (LaSOT img/, GOT-10k, OTB img/, TrackingNet frames/, VOT color/, MOT img1/).
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from ..errors import AtomError, CommandError
 
-FORMAT_CHOICES = ("lasot", "got10k", "otb", "trackingnet", "vot", "mot", "cvat", "json")
+FORMAT_CHOICES = ("lasot", "got10k", "otb", "trackingnet", "vot", "mot", "cvat", "json", "review")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -49,6 +50,8 @@ def run(args) -> int:
         document = load_project(args.project)
     except AtomError as exc:
         raise CommandError(str(exc)) from None
+    if args.format == "review":
+        return _export_review(document, args)
     module = get_format(args.format)
     unknown = [i for i in (args.objects or []) if i not in document]
     if unknown:
@@ -81,4 +84,23 @@ def run(args) -> int:
             video.close()
     for path in paths:
         print(path)
+    return 0
+
+
+def _export_review(document, args) -> int:
+    """``--format review``: an H.264 video with every box drawn in its state's colour (OUT may be a .mp4 path)."""
+    from ..annotation.review_video import export_review_video
+    from ..video import open_video
+
+    if not document.video.path:
+        raise CommandError("the project has no video path to draw on")
+    out = Path(args.out)
+    if out.suffix.lower() != ".mp4":
+        out = out / f"{document.video.name or 'review'}_review.mp4"
+    try:
+        with open_video(document.video.path) as video:
+            path = export_review_video(document, video, out, obj_ids=args.objects)
+    except AtomError as exc:
+        raise CommandError(str(exc)) from None
+    print(path)
     return 0
