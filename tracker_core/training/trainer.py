@@ -304,6 +304,7 @@ def plot_losses(history: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogFormatter
 
     epochs = [r["epoch"] for r in history]
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
@@ -316,9 +317,12 @@ def plot_losses(history: list[dict], path: Path) -> None:
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE on 2 IoU - 1")
     ax.set_yscale("log")
+    # Plain-text tick labels and a fixed layout: mathtext labels and tight_layout cost seconds per plot.
+    ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     ax.grid(True, alpha=0.3)
     ax.legend()
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.96)
     tmp = path.with_name("." + path.name + ".tmp.png")
     fig.savefig(tmp)
     plt.close(fig)
