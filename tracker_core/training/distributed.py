@@ -9,6 +9,7 @@ and only rank 0 writes checkpoints, logs and the exported model.
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 
@@ -61,7 +62,9 @@ def init_distributed(device: str = "auto") -> DistContext:
     else:
         dev = torch.device("cpu")
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo", rank=rank, world_size=world)
+        # A long timeout: the other ranks wait at a barrier while rank 0 builds the feature pool.
+        dist.init_process_group("nccl" if use_cuda else "gloo", rank=rank, world_size=world,
+                                timeout=datetime.timedelta(hours=12))
     return DistContext(rank, world, local, dev)
 
 

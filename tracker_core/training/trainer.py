@@ -19,7 +19,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,6 @@ class TrainConfig:
     num_proposals: int = 16
     sigma_factors: tuple[float, ...] = SIGMA_FACTORS
     min_iou: float = 0.1
-    extra: dict = field(default_factory=dict)  # free-form facts for the log (sources, pool size...)
 
 
 def seeded_generator(*keys: int) -> torch.Generator:
