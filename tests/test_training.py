@@ -193,6 +193,40 @@ def test_registry_images_are_found_without_importing_the_packages():
     assert all(p.suffix == ".mp4" for p in registry_video_paths())
 
 
+class _TinyBackbone(torch.nn.Module):
+    """Stand-in for a backbone: 1x1 convs after average pooling to strides 8 and 16."""
+
+    out_channels = (8, 12)
+
+    def __init__(self):
+        super().__init__()
+        self.c8, self.c16 = torch.nn.Conv2d(3, 8, 1), torch.nn.Conv2d(3, 12, 1)
+
+    def forward(self, images):
+        return self.c8(torch.nn.functional.avg_pool2d(images, 8)), self.c16(torch.nn.functional.avg_pool2d(images, 16))
+
+
+def test_feature_pool_resumes_and_grows_without_redrawing(tmp_path):
+    from tracker_core.training.feature_pool import GroupDataset, build_pool
+
+    sampler = GroupSampler([SyntheticSource(natural_like_images(3))])
+    processor = PairProcessor(ProcessingConfig(output_size=64))
+    backbone = _TinyBackbone().eval()
+
+    def dataset(n):
+        return GroupDataset(sampler, processor, n, seed=5, stream=0, tests_per_group=2)
+
+    small = build_pool(tmp_path, dataset(3), backbone, {"data": "x"}, groups_per_shard=2)
+    assert (len(small), small.num_groups, small.test_f8.shape[1:]) == (6, 3, (8, 8, 8))
+    first_shard = (tmp_path / "shard_00000.pt").stat().st_mtime_ns
+    grown = build_pool(tmp_path, dataset(5), backbone, {"data": "x"}, groups_per_shard=2)
+    assert grown.num_groups == 5 and (tmp_path / "shard_00000.pt").stat().st_mtime_ns == first_shard
+    assert torch.equal(grown.test_f8[:6], small.test_f8) and torch.equal(grown.ref_boxes[:3], small.ref_boxes)
+    assert grown.test_ref.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    with pytest.raises(ValueError):
+        build_pool(tmp_path, dataset(5), backbone, {"data": "other"}, groups_per_shard=2)
+
+
 # ---- crops, proposals, targets ----------------------------------------------------------------------------
 
 def test_crop_boxes_map_to_the_object_in_the_crop():

@@ -162,28 +162,36 @@ def build_pool(folder: str | Path, dataset: GroupDataset, backbone: torch.nn.Mod
                progress: Callable[[int, int], None] | None = None) -> FeaturePool:
     """Build (or finish building) the pool of ``dataset``'s groups in ``folder`` and return it.
 
-    Shards ``shard_NNNNN.pt`` hold ``groups_per_shard`` consecutive groups; existing shards are kept, so an
-    interrupted build resumes where it stopped.  ``manifest`` (JSON-able: sources, seed, sizes, backbone...) is
-    written to ``pool.json``; a folder built with a different manifest is refused rather than silently mixed.
-    ``progress(done_groups, total_groups)`` is called after each shard.
+    Shards ``shard_NNNNN.pt`` hold ``groups_per_shard`` consecutive groups; complete shards are kept, so an
+    interrupted build resumes where it stopped, and a pool can grow later (a larger ``dataset`` of the same seed
+    reuses every complete shard: group ``k`` does not depend on the pool size).  ``manifest`` (JSON-able: sources,
+    seed, backbone...) is written to ``pool.json``; a folder built with other settings is refused rather than
+    silently mixed.  ``progress(done_groups, total_groups)`` is called after each shard.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    manifest = dict(manifest, format=POOL_FORMAT, groups=len(dataset), groups_per_shard=groups_per_shard,
+    manifest = dict(manifest, format=POOL_FORMAT, groups_per_shard=groups_per_shard,
                     tests_per_group=dataset.tests_per_group, seed=dataset.seed, stream=dataset.stream)
     manifest_path = folder / "pool.json"
     if manifest_path.is_file():
         old = json.loads(manifest_path.read_text())
+        old.pop("groups", None)
         if old != json.loads(json.dumps(manifest)):
             raise ValueError(f"{folder} holds a pool built with other settings; delete it or use another --out")
-    else:
-        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    manifest_path.write_text(json.dumps(dict(manifest, groups=len(dataset)), indent=2) + "\n")
     num_shards = -(-len(dataset) // groups_per_shard)
     paths = [folder / f"shard_{s:05d}.pt" for s in range(num_shards)]
-    missing = [s for s in range(num_shards) if not paths[s].is_file()]
-    done = (num_shards - len(missing)) * groups_per_shard
+    parts: dict[int, FeaturePool] = {}
+    for s, path in enumerate(paths):
+        expected = min((s + 1) * groups_per_shard, len(dataset)) - s * groups_per_shard
+        if path.is_file():
+            part = FeaturePool.load(path)
+            if part.num_groups == expected:  # a short last shard of a smaller pool is rebuilt
+                parts[s] = part
+    missing = [s for s in range(num_shards) if s not in parts]
+    done = sum(p.num_groups for p in parts.values())
     if progress is not None and done:
-        progress(min(done, len(dataset)), len(dataset))
+        progress(done, len(dataset))
     if missing:
         # One loader over every missing group, one batch per shard: workers prepare the next shards' crops while
         # the backbone runs on this one.  Only the last shard can be short, and it comes last, so batches align.
@@ -192,8 +200,9 @@ def build_pool(folder: str | Path, dataset: GroupDataset, backbone: torch.nn.Mod
         loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=groups_per_shard,
                                              num_workers=workers, collate_fn=collate_groups)
         for s, batch in zip(missing, loader):
-            FeaturePool.from_batch(batch, backbone).save(paths[s])
-            done += batch["ref_crops"].shape[0]
+            parts[s] = FeaturePool.from_batch(batch, backbone)
+            parts[s].save(paths[s])
+            done += parts[s].num_groups
             if progress is not None:
-                progress(min(done, len(dataset)), len(dataset))
-    return FeaturePool.concat([FeaturePool.load(p) for p in paths])
+                progress(done, len(dataset))
+    return FeaturePool.concat([parts[s] for s in range(num_shards)])
