@@ -29,7 +29,7 @@ class AnnotationEditor:
         snapshot = self.document.set_box(object_id, frame, box, Source.MANUAL)
         verb = "Correct" if corrected else "Set"
         self.undo_stack.push(BoxEditCommand(self.document, object_id, frame, snapshot,
-                                            f"{verb} the box on frame {frame}"))
+                                            f"{verb} the box on frame {frame}", mergeable=corrected))
         return f"Frame {frame} is a keyframe now."
 
     def make_keyframe(self, object_id: int, frame: int) -> str:

@@ -8,6 +8,7 @@ loop), and when the run ends, however it ends, pushes the whole run onto the und
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,10 +17,11 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
 from tracker_core.annotation import ReplacePolicy, Source
+from tracker_core.boxes import Box
 
 from .annotation_model import AnnotationModel
 from .core_adapters import TrackerLike, VideoSourceLike, make_tracker
-from .tracking_worker import FAILED, RunSpec, TrackerChoice, TrackingWorker
+from .tracking_worker import END_OF_RANGE, FAILED, FLAGGED, KEYFRAME, RunSpec, TrackerChoice, TrackingWorker
 from .undo_commands import SnapshotCollector, TrackingRunCommand
 
 FLUSH_INTERVAL_MS = 40
@@ -113,18 +115,27 @@ class TrackingController(QObject):
                              f"from a frame where the object is visible")
         limit = doc.tracking_limit(object_id, frame, direction, options.replace_policy)
         if limit is None or limit == frame:
-            what = "the end of the video" if limit is None or limit in (0, doc.num_frames - 1) else \
-                "a keyframe or a flagged frame"
-            raise ValueError(f"nothing to track from frame {frame} in this direction: it is next to {what}")
+            at_end = frame == (doc.num_frames - 1 if direction > 0 else 0)
+            what = "it is the video's last frame in this direction" if at_end else \
+                "the next frame is a keyframe or is flagged occluded or out of view"
+            raise ValueError(f"nothing to track from frame {frame}: {what}")
+        end_reason = END_OF_RANGE
+        barrier = doc.state(object_id, limit + direction) if 0 <= limit + direction < doc.num_frames else None
+        if barrier is not None and barrier.flagged:
+            end_reason = FLAGGED
+        elif barrier is not None and barrier.is_keyframe and options.replace_policy is ReplacePolicy.UNTIL_KEYFRAME:
+            end_reason = KEYFRAME
         if max_frames is not None:
-            limit = min(limit, frame + max_frames) if direction > 0 else max(limit, frame - max_frames)
+            capped = min(limit, frame + max_frames) if direction > 0 else max(limit, frame - max_frames)
+            if capped != limit:
+                limit, end_reason = capped, END_OF_RANGE
         lo, hi = sorted((frame + direction, limit))
         manual = {f: s.box for f, s in doc.states(object_id, lo, hi) if s.source is Source.MANUAL}
         spec = RunSpec(run_id=self._next_run_id, object_id=object_id, start_frame=frame, start_box=state.box,
                        stop_frame=limit, direction=direction, start_is_manual=state.source is Source.MANUAL,
                        manual_boxes=manual,
                        stop_at_keyframe=options.replace_policy is ReplacePolicy.UNTIL_KEYFRAME,
-                       pause_below=options.pause_below, tracker=options.tracker)
+                       pause_below=options.pause_below, end_reason=end_reason, tracker=options.tracker)
         self._next_run_id += 1
         return spec
 
@@ -176,6 +187,8 @@ class TrackingController(QObject):
         run.last_result_at = now
         run.frames += 1
         run.last_frame = frame
+        # Plain floats: a tracker may hand back numpy scalars, which the project's JSON cannot hold.
+        result = dataclasses.replace(result, box=Box.from_seq(result.box.as_tuple()))
         self._pending.append((frame, result))
         self._latest = (frame, result, image)
 

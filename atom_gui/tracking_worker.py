@@ -65,6 +65,7 @@ class RunSpec:
     stop_at_keyframe: bool = True
     blocked_frames: frozenset[int] = frozenset()
     pause_below: float | None = None
+    end_reason: str = END_OF_RANGE  # what reaching stop_frame means (the frame after it is a keyframe, ...)
     tracker: TrackerChoice = TrackerChoice()
 
 
@@ -124,7 +125,7 @@ class TrackingWorker(QObject):
         done = 0
         try:
             state = self._start(spec)
-            reason = END_OF_RANGE
+            reason = spec.end_reason
             index = spec.start_frame
             while True:
                 index += spec.direction

@@ -38,19 +38,26 @@ class SnapshotCommand(QUndoCommand):
 
 
 class BoxEditCommand(SnapshotCommand):
-    """A box drawn or corrected on one frame (a keyframe). A run started from it right after merges in."""
+    """A box drawn or corrected on one frame (a keyframe).
 
-    def __init__(self, document: Document, object_id: int, frame: int, snapshot: Snapshot, text: str = ""):
+    A correction (``mergeable``) and the run started from it right after are one undo step: undo puts the
+    tracker's old boxes back, wrong one included, in one go. A first box drawn is not merged: undoing a run
+    should not also take away the box the person drew.
+    """
+
+    def __init__(self, document: Document, object_id: int, frame: int, snapshot: Snapshot, text: str = "",
+                 mergeable: bool = False):
         super().__init__(document, text or f"Set the box on frame {frame}", snapshot)
         self.object_id = object_id
         self.frame = frame
+        self.mergeable = mergeable
         self.merged_run = False
 
     def id(self) -> int:
         return CORRECTION_MERGE_ID
 
     def mergeWith(self, other: QUndoCommand) -> bool:
-        if not isinstance(other, TrackingRunCommand) or self.merged_run or not self._applied:
+        if not isinstance(other, TrackingRunCommand) or not self.mergeable or self.merged_run or not self._applied:
             return False
         if other.object_id != self.object_id or other.start_frame != self.frame:
             return False

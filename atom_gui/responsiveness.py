@@ -1,0 +1,147 @@
+"""How responsive the window stays while the tracker works: event-loop latency while tracking (a benchmark).
+
+A 10 ms precise QTimer runs on the GUI thread and records how late each tick fires; any work that blocks the
+event loop (decoding, tracking, a slow redraw) shows up as lateness. The figure reported is the p99 lateness
+during a tracking run of the real window (goal: under 50 ms), with the app's tracking frames per second.
+
+    python -m atom_gui.responsiveness [VIDEO] [--tracker atom] [--frames 100] [--box x,y,w,h] [--start N]
+
+Without VIDEO it uses the demo video (bikes.mp4) and a box on its cyclist. It is a benchmark, not a test: the
+numbers depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, QTimer
+
+DEMO_START, DEMO_BOX = 76, "405,50,100,170"  # the cyclist in bikes.mp4, visible from frame 76
+
+
+class LatencyProbe(QObject):
+    """Records how late a periodic GUI-thread timer fires (milliseconds past its interval)."""
+
+    def __init__(self, interval_ms: int = 10, parent: QObject | None = None):
+        super().__init__(parent)
+        self.interval_ms = interval_ms
+        self._timer = QTimer(self)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self._tick)
+        self._last: float | None = None
+        self.lateness_ms: list[float] = []
+
+    def start(self) -> None:
+        self.lateness_ms = []
+        self._last = time.perf_counter()
+        self._timer.start()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.lateness_ms.append(max(0.0, (now - self._last) * 1000.0 - self.interval_ms))
+        self._last = now
+
+    def stop(self) -> dict:
+        self._timer.stop()
+        return summarize(self.lateness_ms)
+
+
+def summarize(lateness_ms: list[float]) -> dict:
+    values = np.asarray(lateness_ms, dtype=np.float64)
+    if values.size == 0:
+        return {"ticks": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+    return {"ticks": int(values.size), "p50_ms": float(np.percentile(values, 50)),
+            "p99_ms": float(np.percentile(values, 99)), "max_ms": float(values.max())}
+
+
+def measure(video: str | None = None, tracker: str = "atom", frames: int = 100, box: str | None = None,
+            start: int | None = None, device: str = "auto", preset: str = "default",
+            timeout_s: float = 1800.0) -> dict:
+    """Open the real window on ``video``, track ``frames`` frames from ``box`` on frame ``start``, and return
+    the event-loop lateness during the run with the run's frames per second (model loading excluded: the
+    probe starts with the first tracked frame)."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen" if not os.environ.get("DISPLAY") else "")
+    import tempfile
+
+    from PySide6.QtCore import QSettings
+
+    from tracker_core.boxes import parse_box_arg
+
+    from .app import make_application, qt_binding_problem
+    from .core_adapters import demo_video_path
+    from .main_window import MainWindow
+    from .settings import AppSettings
+
+    problem = qt_binding_problem()
+    if problem:
+        raise RuntimeError(problem)
+    if video is None:
+        video, box, start = str(demo_video_path()), box or DEMO_BOX, DEMO_START if start is None else start
+    if box is None:
+        raise ValueError("give the first box (--box x,y,w,h) for a video other than the demo")
+    start = start or 0
+    app = make_application()
+    tmp = tempfile.TemporaryDirectory()
+    settings = AppSettings(tracker=tracker, device=device, preset=preset, auto_pause=False, follow_tracking=True)
+    window = MainWindow(qsettings=QSettings(os.path.join(tmp.name, "s.ini"), QSettings.Format.IniFormat),
+                        settings=settings, project_dir=tmp.name)
+    window.ask_recovery = lambda path: False
+    window.resize(1400, 860)
+    window.show()
+
+    def wait(condition, limit_s: float) -> bool:
+        deadline = time.perf_counter() + limit_s
+        while not condition() and time.perf_counter() < deadline:
+            app.processEvents()
+            time.sleep(0.002)
+        return condition()
+
+    window.open_path(video)
+    if not wait(lambda: window.source is not None and window._displayed is not None, 120):
+        raise RuntimeError(window.last_error[1] if window.last_error else "the video did not open")
+    window.go_to(start)
+    wait(lambda: window._displayed == start, 30)
+    window._apply_box(parse_box_arg(box), corrected=False)
+    probe = LatencyProbe()
+    window.controller.worker.resultReady.connect(lambda *a: probe._timer.isActive() or probe.start(),
+                                                 Qt.ConnectionType.QueuedConnection)
+    started = time.perf_counter()
+    if not window.start_tracking(1, frames):
+        raise RuntimeError(window.statusBar().currentMessage())
+    wait(lambda: not window.controller.is_running, timeout_s)
+    stats = probe.stop()
+    reason, tracked, fps = window.last_run or ("timeout", 0, 0.0)
+    stats.update({"tracker": tracker, "frames": tracked, "end": reason, "tracking_fps": fps,
+                  "wall_s": time.perf_counter() - started, "video": str(video),
+                  "qt_platform": os.environ.get("QT_QPA_PLATFORM", "")})
+    window.close()
+    tmp.cleanup()
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m atom_gui.responsiveness", description=__doc__.split("\n")[0])
+    parser.add_argument("video", nargs="?")
+    parser.add_argument("--tracker", default="atom")
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--box")
+    parser.add_argument("--start", type=int)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--preset", default="default")
+    args = parser.parse_args(argv)
+    stats = measure(args.video, args.tracker, args.frames, args.box, args.start, args.device, args.preset)
+    print(json.dumps(stats, indent=1))
+    print(f"event-loop lateness while tracking: p99 {stats['p99_ms']:.1f} ms (goal < 50), "
+          f"max {stats['max_ms']:.1f} ms; {stats['frames']} frames at {stats['tracking_fps']:.1f} frames/s "
+          f"({stats['tracker']})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

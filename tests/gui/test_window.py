@@ -1,0 +1,329 @@
+"""The window driven like a person would: open, draw, track, stop, fail, correct, undo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gui_fakes import FakeTracker, square_box
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtTest import QTest
+
+from atom_gui.settings import AppSettings
+from atom_gui.timeline import MANUAL, NOT_FOUND, TRACKED
+from atom_gui.tracking_worker import FLAGGED, KEYFRAME, LOW_CONFIDENCE, STOPPED
+from tracker_core.annotation import Flag, Source
+from tracker_core.boxes import Box, iou
+
+
+def widget_point(window, x: float, y: float):
+    """Viewport coordinates of image pixel position (x, y)."""
+    view = window.frame_view
+    return view.mapFromScene(view.view.mapViewToScene(QPointF(x, y)))
+
+
+def drag(window, start: tuple[float, float], end: tuple[float, float], steps: int = 5) -> None:
+    """A left-button drag on the frame, in image coordinates, at a hand's pace (pyqtgraph drops mouse moves
+    that come faster than its rate limit, as a real mouse's never do)."""
+    viewport = window.frame_view.viewport()
+    p0, p1 = widget_point(window, *start), widget_point(window, *end)
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p0)
+    for k in range(1, steps + 1):
+        QTest.qWait(25)
+        QTest.mouseMove(viewport, p0 + (p1 - p0) * (k / steps))
+    QTest.qWait(25)
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p1)
+
+
+def track(window, qtbot, direction: int = 1, frames: int | None = None, timeout: int = 20000):
+    """Start a run and wait for its end; returns (reason, frames, fps)."""
+    with qtbot.waitSignal(window.controller.runEnded, timeout=timeout) as blocker:
+        assert window.start_tracking(direction, frames)
+    return tuple(blocker.args)
+
+
+def set_first_box(window, frame: int = 0) -> Box:
+    box = square_box(frame)
+    window.go_to(frame)
+    window._apply_box(box, corrected=False)
+    return box
+
+
+def tracked_frames(window) -> list[int]:
+    doc = window.document
+    return [f for f, s in doc.states(window.current_object) if s.source is Source.TRACKED]
+
+
+def test_open_video_shows_the_first_frame(opened):
+    window = opened()
+    assert window.source.num_frames == 40
+    assert window.frame_view.image_item.image.shape == (120, 160, 3)
+    assert window.timeline.slider.maximum() == 39
+    assert window.frame_view.draw_mode  # no box yet: a drag draws one
+    assert "Drag on the frame" in window.frame_view.hint.textItem.toPlainText()
+
+
+def test_a_broken_video_gives_a_clear_message(make_window, qtbot, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"this is not a video" * 100)
+    window = make_window()
+    with qtbot.waitSignal(window.errorShown, timeout=10000) as blocker:
+        window.open_path(broken)
+    title, text = blocker.args
+    assert title == "Cannot open the video"
+    assert "broken.mp4" in text and "cannot open" in text.lower()
+    assert window.source is None  # nothing half-open
+
+
+def test_drawing_a_box_with_the_mouse_makes_a_keyframe(opened):
+    window = opened()
+    drag(window, (20, 30), (44, 54))
+    state = window.document.state(window.current_object, 0)
+    assert state is not None and state.source is Source.MANUAL
+    assert iou(state.box, square_box(0)) > 0.85
+    assert window.frame_view.roi.isVisible()
+    assert not window.frame_view.draw_mode
+    assert window.undo_stack.count() == 1
+
+
+def test_moving_the_box_with_the_mouse_is_a_correction(opened):
+    window = opened()
+    set_first_box(window)
+    before = window.document.state(window.current_object, 0).box
+    drag(window, (32, 42), (42, 47))  # grab the middle of the box, move it by (10, 5)
+    after = window.document.state(window.current_object, 0).box
+    assert after.x == pytest.approx(before.x + 10, abs=1.5)
+    assert after.y == pytest.approx(before.y + 5, abs=1.5)
+    assert window.undo_stack.count() == 2
+
+
+def test_tracking_n_frames_updates_boxes_panels_and_timeline(opened, qtbot):
+    window = opened()
+    set_first_box(window)
+    reason, frames, fps = track(window, qtbot, frames=20)
+    assert frames == 20 and fps > 0
+    assert tracked_frames(window) == list(range(1, 21))
+    # The boxes follow the target.
+    for f in (5, 12, 20):
+        assert iou(window.document.box(window.current_object, f), square_box(f)) > 0.7
+    # The view followed the run to its last frame, with the box and the panels of that frame.
+    assert window.current_frame == 20
+    qtbot.waitUntil(lambda: window._displayed == 20)
+    assert iou(window.frame_view.current_box(), square_box(20)) > 0.7
+    assert window.panels.confidence.image.image is not None
+    assert "peak" in window.panels.confidence.caption.text()
+    assert "IoU" in window.panels.iou.caption.text() and window.panels.iou._items
+    assert window.frame_view.confidence_item.isVisible()
+    # Timeline and curves.
+    qtbot.waitUntil(lambda: window.timeline.strip.code_at(20) == TRACKED)
+    assert window.timeline.strip.code_at(0) == MANUAL
+    _, score = window.panels.curves.score_curve.getData()
+    assert np.isfinite(score).sum() == 20
+    assert window.panels.curves.current_line.value() == 20
+    # One run, one undo step.
+    assert window.undo_stack.count() == 2
+    window.undo()
+    assert tracked_frames(window) == []
+    window.redo()
+    assert tracked_frames(window) == list(range(1, 21))
+
+
+def test_stopping_in_the_middle_keeps_every_tracked_box(opened, qtbot):
+    window = opened(delay=0.03)
+    set_first_box(window)
+    with qtbot.waitSignal(window.controller.runEnded, timeout=20000) as blocker:
+        window.start_tracking(1)
+        qtbot.waitUntil(lambda: len(tracked_frames(window)) >= 5, timeout=10000)
+        window.stop_tracking()
+    reason, frames, _ = blocker.args
+    assert reason == STOPPED
+    assert 5 <= frames < 39
+    assert tracked_frames(window) == list(range(1, frames + 1))  # every result the worker made is stored
+    assert window.undo_stack.count() == 2
+    # Space continues from the last tracked box.
+    window.go_to(frames)
+    reason, more, _ = track(window, qtbot, frames=3)
+    assert tracked_frames(window) == list(range(1, frames + 4))
+
+
+def test_an_exception_in_the_worker_shows_an_error_and_keeps_the_boxes(opened, qtbot):
+    window = opened(fail_at=8)
+    set_first_box(window)
+    with qtbot.waitSignal(window.errorShown, timeout=20000) as blocker:
+        window.start_tracking(1)
+    title, text = blocker.args
+    assert "error" in title.lower()
+    assert "broke on purpose" in text and "7 frames" in text
+    assert tracked_frames(window) == list(range(1, 8))
+    assert not window.controller.is_running
+    assert window.actions["track"].isEnabled()
+
+
+def test_auto_pause_on_low_confidence(opened, qtbot):
+    window = opened(settings=AppSettings(tracker="atom", auto_pause=True, pause_below=0.3), lose_after=6)
+    set_first_box(window)
+    reason, frames, _ = track(window, qtbot)
+    assert reason == LOW_CONFIDENCE and frames == 7
+    assert window.current_frame == 7
+    qtbot.waitUntil(lambda: window.timeline.strip.code_at(7) == NOT_FOUND)
+    assert window.timeline.strip._low[7]
+    assert "Paused on low confidence" in window.statusBar().currentMessage()
+
+
+def test_correct_and_continue_is_one_undo_step_and_never_overwrites_keyframes(opened, qtbot):
+    window = opened()
+    set_first_box(window)
+    window.go_to(30)
+    window._apply_box(square_box(30), corrected=False)  # a later keyframe
+    window.go_to(0)
+    reason, frames, _ = track(window, qtbot)
+    assert reason == KEYFRAME and frames == 29  # up to the keyframe, never over it
+    doc = window.document
+    obj = window.current_object
+    assert doc.state(obj, 30).source is Source.MANUAL
+    original = {f: doc.box(obj, f) for f in range(11, 30)}
+    steps_before = window.undo_stack.count()
+    # Correct frame 10 (moved by 3 px) and track on from it.
+    window.go_to(10)
+    corrected = Box(square_box(10).x + 3, square_box(10).y, 24, 24)
+    window._apply_box(corrected, corrected=True)
+    reason, frames, _ = track(window, qtbot)
+    assert doc.state(obj, 10).source is Source.MANUAL
+    assert window.undo_stack.count() == steps_before + 1  # the correction and the run: one step
+    assert "Correct frame 10" in window.undo_stack.undoText()
+    window.undo()
+    assert doc.state(obj, 10).source is Source.TRACKED
+    assert {f: doc.box(obj, f) for f in range(11, 30)} == original
+
+
+def test_grabbing_the_box_during_a_run_pauses_and_continues_from_the_correction(opened, qtbot):
+    window = opened(delay=0.03)
+    set_first_box(window)
+    with qtbot.waitSignal(window.controller.runEnded, timeout=20000):
+        window.start_tracking(1)
+        qtbot.waitUntil(lambda: len(tracked_frames(window)) >= 4, timeout=10000)
+        window.frame_view.editStarted.emit()  # the person grabs the box
+    frame = window.current_frame
+    box = window.document.box(window.current_object, frame)
+    with qtbot.waitSignal(window.controller.runStarted, timeout=5000):
+        window.frame_view.boxEdited.emit(Box(box.x + 1, box.y, box.w, box.h))  # and releases it
+    assert window.document.state(window.current_object, frame).source is Source.MANUAL
+    qtbot.waitUntil(lambda: len(tracked_frames(window)) > frame + 3, timeout=10000)
+    window.stop_tracking()
+    qtbot.waitUntil(lambda: not window.controller.is_running, timeout=10000)
+
+
+def test_flags_stop_the_tracker_and_delete_keeps_the_track(opened, qtbot):
+    window = opened()
+    set_first_box(window)
+    window.go_to(6)
+    window.toggle_flag(Flag.OCCLUDED)
+    assert window.document.state(window.current_object, 6).occluded
+    window.go_to(0)
+    reason, frames, _ = track(window, qtbot)
+    assert reason == FLAGGED and frames == 5
+    window.go_to(3)
+    window.delete_box()
+    state = window.document.state(window.current_object, 3)
+    assert state.out_of_view and state.box is not None  # the box stays, flagged
+    assert not window.frame_view.roi.isVisible()
+    window.undo()
+    assert not window.document.state(window.current_object, 3).out_of_view
+
+
+def test_keyboard_shortcuts(opened, qtbot):
+    window = opened()
+    set_first_box(window)
+    window.frame_view.setFocus()
+    QTest.keyClick(window, Qt.Key.Key_F)
+    QTest.keyClick(window, Qt.Key.Key_F)
+    assert window.current_frame == 2
+    QTest.keyClick(window, Qt.Key.Key_D)
+    assert window.current_frame == 1
+    QTest.keyClick(window, Qt.Key.Key_V)
+    assert window.current_frame == 11
+    QTest.keyClick(window, Qt.Key.Key_E)  # previous keyframe
+    assert window.current_frame == 0
+    with qtbot.waitSignal(window.controller.runEnded, timeout=20000):
+        QTest.keyClick(window, Qt.Key.Key_T)  # track N frames
+    assert len(tracked_frames(window)) == window.settings.track_frames or tracked_frames(window)[-1] == 39
+    window.go_to(5)
+    QTest.keyClick(window, Qt.Key.Key_K)
+    assert window.document.state(window.current_object, 5).source is Source.MANUAL
+    QTest.keyClick(window, Qt.Key.Key_O)
+    assert window.document.state(window.current_object, 5).out_of_view
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert not window.document.state(window.current_object, 5).out_of_view
+    QTest.keyClick(window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert window.document.state(window.current_object, 5).out_of_view
+    QTest.keyClick(window, Qt.Key.Key_F1)
+    assert window.cheat_sheet.isVisible() and "Next keyframe" in window.cheat_sheet.text()
+
+
+def test_backward_tracking(opened, qtbot):
+    window = opened()
+    set_first_box(window, frame=30)
+    reason, frames, _ = track(window, qtbot, direction=-1, frames=10)
+    assert tracked_frames(window) == list(range(20, 30))
+    assert iou(window.document.box(window.current_object, 22), square_box(22)) > 0.7
+
+
+def test_a_second_object_and_interpolation(opened, qtbot):
+    window = opened()
+    set_first_box(window)
+    window.new_object()
+    second = window.current_object
+    assert second != window.document.object_ids[0] and window.frame_view.draw_mode
+    window._apply_box(Box(100, 10, 20, 20), corrected=False)
+    window.go_to(10)
+    window._apply_box(Box(110, 20, 20, 20), corrected=False)
+    window.go_to(5)
+    window.interpolate()
+    assert window.document.state(second, 5).source is Source.INTERPOLATED
+    assert window.document.box(second, 5).x == pytest.approx(105)
+    window.go_to(0)
+    assert len(window.frame_view._other_items) >= 1  # object 1 drawn beside the current one
+
+
+def test_project_is_saved_on_close_and_reopened(opened, make_window, synthetic_video, qtbot, tmp_path):
+    window = opened()
+    set_first_box(window)
+    track(window, qtbot, frames=5)
+    project = window.project_path
+    window.close()
+    assert project.is_file()
+    again = make_window()
+    with qtbot.waitSignal(again.frameShown, timeout=10000):
+        again.open_path(synthetic_video)
+    assert [f for f, s in again.document.states(again.current_object)] == list(range(0, 6))
+
+
+def test_autosave_is_offered_back_after_a_crash(opened, make_window, synthetic_video, qtbot):
+    window = opened()
+    set_first_box(window)
+    track(window, qtbot, frames=5)  # autosaves after the run
+    assert window.autosaver.path.is_file()
+    # A crash: the window goes away without its close-time save.
+    window._save_on_close = lambda: None
+    window.close()
+    again = make_window()
+    asked = []
+    again.ask_recovery = lambda path: asked.append(path) or True
+    with qtbot.waitSignal(again.frameShown, timeout=10000):
+        again.open_path(synthetic_video)
+    assert asked
+    assert len([f for f, s in again.document.states(again.current_object)]) == 6
+
+
+def test_real_kcf_tracker_runs_in_the_worker(opened, qtbot):
+    from atom_gui.core_adapters import make_tracker
+
+    window = opened(tracker_factory=make_tracker, settings=AppSettings(tracker="kcf", auto_pause=False))
+    set_first_box(window)
+    reason, frames, fps = track(window, qtbot, frames=10)
+    assert frames == 10
+    assert iou(window.document.box(window.current_object, 10), square_box(10)) > 0.5
+    assert "KCF has no score map" in window.panels.confidence.placeholder.toPlainText()
+
+
+def test_fake_tracker_instances_do_not_leak():
+    FakeTracker.instances.clear()
