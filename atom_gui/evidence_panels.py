@@ -145,15 +145,22 @@ class IoUPanel(QWidget):
         if result.proposals is not None and result.proposal_ious is not None and len(result.proposals):
             ious = np.asarray(result.proposal_ious, dtype=np.float64)
             order = np.argsort(ious)  # best drawn last, on top
-            for rank, k in enumerate(order):
+            for k in order:
                 x, y, w, h = (float(v) for v in result.proposals[k])
-                color = IOU_COLORMAP.map(float(np.clip(ious[k], 0, 1)), mode="qcolor")
-                self._add_rect(Box(x, y, w, h), color, 1.5)
-                if rank >= len(order) - LABELLED_PROPOSALS:
-                    text = pg.TextItem(f"{ious[k]:.2f}", color=color, anchor=(0, 0))
-                    text.setPos(x + w, y)
-                    self.plot.addItem(text)
-                    self._items.append(text)
+                self._add_rect(Box(x, y, w, h), IOU_COLORMAP.map(float(np.clip(ious[k], 0, 1)), mode="qcolor"), 1.5)
+            # Labels for the best few, skipping any that would sit on one already written (near-equal boxes).
+            placed: list[tuple[float, float]] = []
+            min_gap = 0.08 * max(x1 - x0, y1 - y0)
+            for k in order[::-1][:LABELLED_PROPOSALS]:
+                x, y, w, h = (float(v) for v in result.proposals[k])
+                if any(abs(x + w - px) < min_gap and abs(y - py) < min_gap for px, py in placed):
+                    continue
+                placed.append((x + w, y))
+                text = pg.TextItem(f"{ious[k]:.2f}", color=IOU_COLORMAP.map(float(np.clip(ious[k], 0, 1)),
+                                                                            mode="qcolor"), anchor=(0, 0))
+                text.setPos(x + w, y)
+                self.plot.addItem(text)
+                self._items.append(text)
         self._add_rect(result.box, palette.qcolor("#ffffff"), 2.5)
         self.plot.setRange(QRectF(x0, y0, x1 - x0, y1 - y0), padding=0)
         if result.iou is None:
@@ -175,18 +182,21 @@ class IoUPanel(QWidget):
 
     @staticmethod
     def _region(result: TrackResult | None, frame: np.ndarray | None) -> tuple[int, int, int, int] | None:
-        """Integer crop (x0, y0, x1, y1) of the search region, or of twice the box for trackers without one."""
+        """Integer crop (x0, y0, x1, y1) around the final box and every proposal, with a margin, inside the frame.
+
+        Not the whole search region: ATOM's is five times the target, where proposals would be a few pixels.
+        """
         if result is None or frame is None:
             return None
-        if result.score_map_rect is not None:
-            r = result.score_map_rect
-        else:
-            cx, cy = result.box.center
-            side = 2.0 * max(result.box.w, result.box.h, 8.0)
-            r = Box.from_center(cx, cy, side, side)
+        boxes = [result.box.as_tuple()]
+        if result.proposals is not None and len(result.proposals):
+            boxes.extend(np.asarray(result.proposals, dtype=np.float64).reshape(-1, 4).tolist())
+        b = np.asarray(boxes, dtype=np.float64)
+        lo, hi = b[:, :2].min(axis=0), (b[:, :2] + b[:, 2:]).max(axis=0)
+        margin = 0.6 * max(result.box.w, result.box.h, 8.0)
         h, w = frame.shape[:2]
-        x0, y0 = max(0, int(np.floor(r.x))), max(0, int(np.floor(r.y)))
-        x1, y1 = min(w, int(np.ceil(r.x + r.w))), min(h, int(np.ceil(r.y + r.h)))
+        x0, y0 = max(0, int(np.floor(lo[0] - margin))), max(0, int(np.floor(lo[1] - margin)))
+        x1, y1 = min(w, int(np.ceil(hi[0] + margin))), min(h, int(np.ceil(hi[1] + margin)))
         if x1 - x0 < 2 or y1 - y0 < 2:
             return None
         return x0, y0, x1, y1

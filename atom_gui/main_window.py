@@ -100,7 +100,10 @@ class MainWindow(QMainWindow):
         self._direction = 1  # of the last move, for prefetching
         self._evidence: OrderedDict[tuple[int, int], TrackResult] = OrderedDict()
         self._editing_box = False
-        self._resume_direction: int | None = None  # a run paused by a box grab resumes from the correction
+        # (frame, direction) a run paused by a correction resumes from; frame None while the box is held
+        self._resume: tuple[int | None, int] | None = None
+        self._drawing = False  # N was pressed: the next drag draws a box
+        self._follow_suspended = False  # the person moved during a run: stay where they are
         self._selection: tuple[int, int] | None = None
         self._opening: str | None = None
         self.project_dir = Path(project_dir) if project_dir is not None else default_project_dir()
@@ -165,8 +168,9 @@ class MainWindow(QMainWindow):
         self.object_combo.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.object_combo.activated.connect(lambda i: self.set_current_object(self.object_combo.itemData(i)))
         self.frame_label = QLabel("")
-        self.frame_label.setMinimumWidth(420)
+        self.frame_label.setMinimumWidth(360)
         self.fps_label = QLabel("")
+        self.fps_label.setMinimumWidth(110)
         self.statusBar().addPermanentWidget(self.frame_label)
         self.statusBar().addPermanentWidget(self.fps_label)
         self.timeline.spin.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
@@ -395,6 +399,8 @@ class MainWindow(QMainWindow):
         if self.source is None:
             return
         index = int(np.clip(index, 0, self._num_frames() - 1))
+        if self.controller is not None and self.controller.is_running and index != self.current_frame:
+            self._follow_suspended = True  # the person looks elsewhere during the run: do not pull them back
         self._direction = 1 if index >= self.current_frame else -1
         self.current_frame = index
         self.timeline.set_current(index)
@@ -497,18 +503,19 @@ class MainWindow(QMainWindow):
     # ==== boxes and edits ==================================================================================
 
     def start_drawing(self) -> None:
-        """N: the next drag on the frame draws a new box for the current object."""
+        """N: the next drag on the frame draws a new box for the current object (even where it has one)."""
         if self.source is None:
             return
-        self.frame_view.draw_mode = True
-        self.frame_view.set_hint("Drag on the frame to draw the box")
+        self._drawing = True
+        self._update_frame_overlays()
 
     def _on_edit_started(self) -> None:
-        """The person grabbed the box: stop tracking at once, and carry on from the correction."""
+        """The person grabbed the box: stop tracking at once, and carry on from the correction on release."""
         self._editing_box = True
-        if self.controller is not None and self.controller.is_running:
-            self._resume_direction = self.controller._run.spec.direction
-            self.controller.pause()
+        c = self.controller
+        if c is not None and c.is_running and c.active_object == self.current_object:
+            self._resume = (None, c.direction)
+            c.pause()
 
     def _on_box_drawn(self, box: Box) -> None:
         self._apply_box(box, corrected=False)
@@ -517,20 +524,33 @@ class MainWindow(QMainWindow):
         self._apply_box(box, corrected=True)
 
     def _apply_box(self, box: Box, corrected: bool) -> None:
+        """A drawn or corrected box becomes a keyframe. If a run was going (or was paused by grabbing the box),
+        tracking carries on from it: correct-and-continue without a key press."""
         self._editing_box = False
+        self._drawing = False
         if self.editor is None or self.current_object is None:
             return
-        if self.controller.is_running and self.controller.active_object == self.current_object:
-            # A box drawn (not grabbed) during a run: end the run first, then continue from the new box.
-            self._resume_direction = self._resume_direction or self.controller._run.spec.direction
-            self.controller.pause()
+        c = self.controller
+        if c.is_running and c.active_object == self.current_object:
+            self._resume = (None, c.direction)
+            c.pause()
         message = self.editor.set_box(self.current_object, self.current_frame, box, corrected)
-        self.frame_view.draw_mode = False
-        self.frame_view.set_hint("")
+        if self._resume is not None:
+            self._resume = (self.current_frame, self._resume[1])
+            if not c.is_running:
+                self._resume_tracking()
+                return
         self.statusBar().showMessage(message + " Press Space to track from it.", 6000)
-        if self._resume_direction is not None and not self.controller.is_running:
-            direction, self._resume_direction = self._resume_direction, None
-            self.start_tracking(direction)
+        self._update_frame_overlays()
+
+    def _resume_tracking(self) -> None:
+        frame, direction = self._resume
+        self._resume = None
+        if frame is None or self.document is None:
+            return
+        if frame != self.current_frame:
+            self.go_to(frame)
+        self.start_tracking(direction)
 
     def make_keyframe(self) -> None:
         if self.editor is not None:
@@ -605,18 +625,21 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(exc)[0].upper() + str(exc)[1:], 6000)
             return False
         self.controller.start(spec, options.replace_policy)
+        self._follow_suspended = False
         arrow = "forward" if direction > 0 else "backward"
         self.statusBar().showMessage(f"Tracking {arrow} from frame {spec.start_frame} with {s.tracker}…")
         self.fps_label.setText("")
         return True
 
     def stop_tracking(self) -> None:
+        """Esc: stop a run (keeping its boxes); else leave drawing mode, or clear the timeline range."""
         if self.controller is not None and self.controller.is_running:
-            self._resume_direction = None
+            self._resume = None
             self.controller.stop()
+        elif self._drawing:
+            self._drawing = False
         elif self._selection is not None:
-            self.timeline.strip.set_selection(None)  # Esc with nothing to stop clears the range
-        self.frame_view.draw_mode = False
+            self.timeline.strip.set_selection(None)
         self._update_frame_overlays()
 
     def _on_results_applied(self, frame: int, result: TrackResult, image) -> None:
@@ -625,7 +648,9 @@ class MainWindow(QMainWindow):
         self._remember_evidence(object_id, frame, result)
         if image is not None:
             self.cache.put(frame, image)
-        if self.settings.follow_tracking and not self._editing_box and object_id == self.current_object:
+        follow = (self.settings.follow_tracking and not self._follow_suspended and not self._editing_box
+                  and self._resume is None and object_id == self.current_object)
+        if follow:
             self.current_frame = frame
             self.timeline.set_current(frame)
             self.panels.curves.set_current_frame(frame)
@@ -639,22 +664,21 @@ class MainWindow(QMainWindow):
         self.last_run = (reason, frames, fps)
         self._autosave_now()
         self.fps_label.setText(f"{fps:.1f} frames/s" if fps > 0 else "")
-        if self._resume_direction is not None and self.document is not None:
-            state = self.document.state(self.current_object, self.current_frame)
-            if state is not None and state.is_keyframe and not self._editing_box:
-                direction, self._resume_direction = self._resume_direction, None
-                self.start_tracking(direction)
-                return
+        if self._resume is not None and self._resume[0] is not None and reason != FAILED:
+            self._resume_tracking()
+            return
         if reason == FAILED:
+            self._resume = None
             return  # the error dialog says it
-        last = f"; last frame {self.current_frame}" if frames else ""
+        last_frame = self.controller.last_frame
+        last = f"; last frame {last_frame}" if frames and last_frame is not None else ""
         texts = {
             END_OF_RANGE: f"Tracked {frames} frames{last}.",
             STOPPED: f"Stopped after {frames} frames{last}. Every box is kept.",
             FLAGGED: f"Tracked {frames} frames, up to a frame flagged occluded or out of view.",
             KEYFRAME: f"Tracked {frames} frames, up to the next keyframe.",
             LOW_CONFIDENCE: (f"Paused on low confidence after {frames} frames: check the box on frame "
-                             f"{self.current_frame}, drag it to correct, then press Space."),
+                             f"{last_frame}, drag it to correct, then press Space."),
         }
         self.statusBar().showMessage(texts.get(reason, f"Tracking ended ({reason})."), 15000)
         self._update_enabled()
@@ -718,14 +742,16 @@ class MainWindow(QMainWindow):
             else:
                 self.frame_view.set_box(None)
         has_box = state is not None and state.box is not None and not state.flagged
-        if not has_box and not self.frame_view.draw_mode and not doc.keyframes(self.current_object):
-            self.frame_view.draw_mode = True
-        if has_box and self.frame_view.draw_mode and not self.frame_view.hint.isVisible():
-            self.frame_view.draw_mode = False
-        if not doc.keyframes(self.current_object) and not has_box:
+        first_box = not doc.keyframes(self.current_object)
+        # A drag draws a box when N was pressed, or when the object has no box anywhere yet (its first one);
+        # otherwise a drag pans, so that reviewing never makes a box by accident (Shift+drag always draws).
+        self.frame_view.draw_mode = self._drawing or (first_box and not has_box)
+        if first_box and not has_box:
             self.frame_view.set_hint(f"Drag on the frame to draw the box around {label}, then press Space "
                                      f"to track")
-        elif not self.frame_view.draw_mode:
+        elif self._drawing:
+            self.frame_view.set_hint(f"Drag on the frame to draw the box of {label}")
+        else:
             self.frame_view.set_hint("")
         self.frame_label.setText(_frame_caption(frame, self._num_frames(), label, state))
         self._update_evidence()

@@ -202,7 +202,8 @@ class ShortcutDialog(QDialog):
 
 
 def cheat_sheet_html(keys: dict[str, str]) -> str:
-    """The on-screen cheat sheet: keys by group, and what the timeline colours mean."""
+    """The on-screen cheat sheet: keys by group (two rows of two, to fit beside the evidence panels), and what
+    the timeline colours mean."""
     groups: dict[str, list[str]] = {}
     for spec in ACTION_SPECS:
         key = keys.get(spec.name, "")
@@ -212,12 +213,18 @@ def cheat_sheet_html(keys: dict[str, str]) -> str:
         groups.setdefault(spec.group, []).append(
             f"<tr><td style='padding-right:10px'><b><code>{shown}</code></b></td>"
             f"<td>{spec.text.replace('&', '')}</td></tr>")
-    columns = "".join(f"<td valign='top' style='padding-right:18px'><h4 style='margin:2px'>{group}</h4>"
-                      f"<table>{''.join(rows)}</table></td>" for group, rows in groups.items())
+
+    def cell(group: str) -> str:
+        rows = "".join(groups.get(group, []))
+        return (f"<td valign='top' style='padding-right:22px; padding-bottom:8px'><h4 style='margin:2px'>{group}"
+                f"</h4><table>{rows}</table></td>")
+
+    layout = "".join(f"<tr>{cell(a)}{cell(b)}</tr>" for a, b in (("Track", "Annotate"), ("Navigate", "Edit")))
     legend = " ".join(f"<span style='color:{CODE_COLORS[c]}'>■</span> {CODE_NAMES[c]}&nbsp;&nbsp;"
                       for c in sorted(CODE_COLORS) if c)
-    return (f"<div style='color:#e6edf3'><table><tr>{columns}</tr></table>"
-            f"<p style='margin-top:6px'>Timeline: {legend}"
-            f"<span style='color:{palette.LOW_CONFIDENCE_COLOR}'>▁</span> low confidence</p>"
-            f"<p>Drag on an empty frame (or Shift+drag) to draw a box; drag its handles to correct it. "
-            f"Press F1 to close.</p></div>")
+    return (f"<div style='color:#e6edf3'><table>{layout}</table>"
+            f"<p style='margin-top:4px'>Timeline: {legend}<br>"
+            f"<span style='color:{palette.LOW_CONFIDENCE_COLOR}'>▁</span> low confidence (lower row)&nbsp;&nbsp;"
+            f"white tick: keyframe&nbsp;&nbsp;Shift+drag on it: select a range for O, Q and Del</p>"
+            f"<p>The first box: drag on the frame. Another box: N (or Shift) and drag. Correct a box: drag it or "
+            f"its handles; tracking carries on from it. F1 closes this.</p></div>")

@@ -87,6 +87,7 @@ class TrackingController(QObject):
         self._thread.start()
         self._next_run_id = 1
         self._run: _ActiveRun | None = None
+        self.last_frame: int | None = None  # the last frame the last run tracked
         self._pending: list = []
         self._latest = None  # (frame, result, image) of the newest result not yet announced
         self._flush_timer = QTimer(self)
@@ -102,6 +103,11 @@ class TrackingController(QObject):
     @property
     def active_object(self) -> int | None:
         return None if self._run is None else self._run.spec.object_id
+
+    @property
+    def direction(self) -> int:
+        """The running run's direction (+1 when none runs)."""
+        return 1 if self._run is None else self._run.spec.direction
 
     def plan(self, object_id: int, frame: int, direction: int, max_frames: int | None,
              options: RunOptions) -> RunSpec:
@@ -209,6 +215,8 @@ class TrackingController(QObject):
         self._flush()
         self._flush_timer.stop()
         run, self._run = self._run, None
+        if run is not None:
+            self.last_frame = run.last_frame
         if run is not None and len(run.collector):
             command = TrackingRunCommand(self.model.document, run.spec.object_id, run.spec.start_frame,
                                          run.frames, run.collector.snapshot())
