@@ -325,6 +325,21 @@ class AtomTracker:
         cx, cy = img_box.center
         return (cx, cy, img_box.w, img_box.h), pred_iou, props, prop_ious
 
+    def backbone_only_fps(self, min_seconds: float = 1.0, max_reps: int = 200) -> float:
+        """Forward passes per second of the backbone alone on one crop, run exactly as tracking runs it (traced
+        graph, same device): the physical limit of a tracker that needs one backbone pass per frame."""
+        x = torch.rand(1, 3, self.out_size, self.out_size, device=self.device) * 255.0
+        sync = (lambda: torch.cuda.synchronize(self.device)) if self.device.type == "cuda" else (lambda: None)
+        for _ in range(3):
+            self.backbone(x)
+        sync()
+        reps, t0 = 0, time.perf_counter()
+        while reps < max_reps and (reps < 5 or time.perf_counter() - t0 < min_seconds):
+            self.backbone(x)
+            reps += 1
+        sync()
+        return reps / (time.perf_counter() - t0)
+
     # ---- corrections ------------------------------------------------------------------------------------------
     def update_with_box(self, frame: np.ndarray, box: Box) -> None:
         """Continue from a box the person corrected in ``frame``.
