@@ -1,7 +1,6 @@
 """The GUI's few entry points into tracker_core: opening videos, finding the demo, making trackers.
 
 The GUI calls only these functions, so a change in tracker_core's modules is answered here and nowhere else.
-While tracker_core.classic is still being written, OpenCV's trackers stand in for it.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from tracker_core.boxes import Box
-from tracker_core.result import Status, TrackResult
+from tracker_core.result import TrackResult
 
 CLASSIC_TRACKERS = ("csrt", "kcf", "mil")
 ATOM_TRACKERS = ("atom", "atom-multiscale", "atom-fast")
@@ -71,47 +70,5 @@ def make_tracker(name: str, model_path: str | None = None, preset: str | None = 
     """
     from tracker_core.trackers import make_tracker as core_make_tracker
 
-    try:
-        return core_make_tracker(name, model_path=model_path, preset=preset, device=device,
-                                 correction_policy=correction_policy)
-    except ModuleNotFoundError as exc:
-        # tracker_core.classic is being written next door; until it lands, OpenCV's trackers stand in.
-        if name in CLASSIC_TRACKERS and exc.name == "tracker_core.classic":
-            return _Cv2Tracker(name)
-        raise
-
-
-class _Cv2Tracker:
-    """Stand-in for tracker_core.classic until it lands: an OpenCV tracker with the project's interface."""
-
-    def __init__(self, name: str):
-        import cv2
-
-        creators = {"csrt": "TrackerCSRT_create", "kcf": "TrackerKCF_create", "mil": "TrackerMIL_create"}
-        legacy = getattr(cv2, "legacy", None)
-        create = getattr(cv2, creators[name], None) or getattr(legacy, creators[name], None)
-        if create is None:
-            raise RuntimeError(f"OpenCV has no {name.upper()} tracker (it needs opencv-contrib-python)")
-        self._create = create
-        self._tracker = None
-        self._box: Box | None = None
-
-    def initialize(self, frame: np.ndarray, box: Box) -> None:
-        import cv2
-
-        self._tracker = self._create()
-        self._tracker.init(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), tuple(int(round(v)) for v in box))
-        self._box = box
-
-    def track(self, frame: np.ndarray) -> TrackResult:
-        import cv2
-
-        ok, raw = self._tracker.update(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        if ok:
-            self._box = Box.from_seq(raw)
-            return TrackResult(box=self._box, status=Status.NORMAL, max_score=1.0)
-        return TrackResult(box=self._box, status=Status.NOT_FOUND, max_score=0.0)
-
-    def update_with_box(self, frame: np.ndarray, box: Box) -> None:
-        # OpenCV trackers cannot take a corrected sample: start again from it.
-        self.initialize(frame, box)
+    return core_make_tracker(name, model_path=model_path, preset=preset, device=device,
+                             correction_policy=correction_policy)

@@ -39,6 +39,7 @@ from tracker_core.result import Status, TrackResult
 from . import palette
 from .annotation_model import AnnotationModel
 from .background import call_in_background
+from .bidirectional_fill import merge_bidirectional
 from .core_adapters import TrackerLike, make_tracker
 from .editing import AnnotationEditor
 from .evidence_panels import EvidencePanels
@@ -50,6 +51,7 @@ from .shortcuts import ShortcutDialog, apply_keys, cheat_sheet_html, load_keys, 
 from .timeline import Timeline, strip_codes
 from .tracking_controller import RunOptions, TrackingController
 from .tracking_worker import END_OF_RANGE, FAILED, FLAGGED, KEYFRAME, LOW_CONFIDENCE, STOPPED
+from .undo_commands import SnapshotCollector, SnapshotCommand
 
 EVIDENCE_MEMORY = 600  # tracked frames whose score maps and proposals are kept for stepping back
 REFRESH_MS = 33
@@ -104,6 +106,7 @@ class MainWindow(QMainWindow):
         self._resume: tuple[int | None, int] | None = None
         self._drawing = False  # N was pressed: the next drag draws a box
         self._follow_suspended = False  # the person moved during a run: stay where they are
+        self._fill: dict | None = None  # a bidirectional fill in progress (its two runs collect results)
         self._selection: tuple[int, int] | None = None
         self._opening: str | None = None
         self.project_dir = Path(project_dir) if project_dir is not None else default_project_dir()
@@ -209,7 +212,8 @@ class MainWindow(QMainWindow):
                                        "last_frame", "next_keyframe", "prev_keyframe", "next_low", "prev_low",
                                        "play")])
         track = bar.addMenu("&Track")
-        track.addActions([a[n] for n in ("track", "track_backward", "track_n", "track_n_backward", "stop")])
+        track.addActions([a[n] for n in ("track", "track_backward", "track_n", "track_n_backward", "fill",
+                                         "stop")])
         annotate = bar.addMenu("&Annotate")
         annotate.addActions([a[n] for n in ("draw_box", "keyframe", "out_of_view", "occluded", "delete_box",
                                             "interpolate")])
@@ -231,7 +235,7 @@ class MainWindow(QMainWindow):
         tools.addWidget(self.object_combo)
         tools.addAction(a["new_object"])
         tools.addSeparator()
-        tools.addActions([a["track_backward"], a["track"], a["stop"]])
+        tools.addActions([a["track_backward"], a["track"], a["fill"], a["stop"]])
         tools.addSeparator()
         tools.addActions([a["keyframe"], a["out_of_view"], a["occluded"], a["interpolate"]])
         tools.addSeparator()
@@ -256,7 +260,7 @@ class MainWindow(QMainWindow):
             "track": lambda: self.toggle_tracking(1), "track_backward": lambda: self.toggle_tracking(-1),
             "track_n": lambda: self.toggle_tracking(1, self.settings.track_frames),
             "track_n_backward": lambda: self.toggle_tracking(-1, self.settings.track_frames),
-            "stop": self.stop_tracking,
+            "stop": self.stop_tracking, "fill": self.fill_between_keyframes,
             "draw_box": self.start_drawing, "keyframe": self.make_keyframe,
             "out_of_view": lambda: self.toggle_flag(Flag.OUT_OF_VIEW),
             "occluded": lambda: self.toggle_flag(Flag.OCCLUDED),
@@ -642,10 +646,76 @@ class MainWindow(QMainWindow):
             self.timeline.strip.set_selection(None)
         self._update_frame_overlays()
 
+    def fill_between_keyframes(self) -> None:
+        """B: fill the frames between the keyframes around this frame by tracking both ways (two runs)."""
+        if self.controller is None or self.controller.is_running:
+            return
+        doc, obj, frame = self.document, self.current_object, self.current_frame
+        state = doc.state(obj, frame)
+        first = frame if state is not None and state.is_keyframe else doc.previous_keyframe(obj, frame)
+        last = doc.next_keyframe(obj, first) if first is not None else None
+        if first is None or last is None or last - first < 2:
+            self.statusBar().showMessage("Fill needs a keyframe before (or on) this frame and one after it, "
+                                         "with frames between them.", 6000)
+            return
+        if any(s.flagged for _, s in doc.states(obj, first, last)):
+            self.statusBar().showMessage(f"Frames {first}–{last} have occluded or out-of-view flags: fill "
+                                         f"tracks only across visible spans.", 6000)
+            return
+        self._fill = {"object": obj, "first": first, "last": last, "forward": None}
+        self._start_fill_run(first, 1)
+
+    def _start_fill_run(self, start: int, direction: int) -> None:
+        f = self._fill
+        s = self.settings
+        options = RunOptions(tracker=s.tracker_choice(), replace_policy=ReplacePolicy.UNTIL_KEYFRAME)
+        try:
+            spec = self.controller.plan(f["object"], start, direction, f["last"] - f["first"] - 1, options)
+        except ValueError as exc:
+            self._fill = None
+            self.statusBar().showMessage(str(exc), 6000)
+            return
+        self.controller.start(spec, options.replace_policy, collect=True)
+        self._follow_suspended = False
+        way = "forward" if direction > 0 else "backward"
+        self.statusBar().showMessage(f"Fill {f['first']}–{f['last']}: tracking {way}…")
+
+    def _continue_fill(self, reason: str) -> None:
+        """A fill run ended: start the backward one, or merge both into the document as one undo step."""
+        f = self._fill
+        if reason in (STOPPED, FAILED):
+            self._fill = None
+            self.statusBar().showMessage("Fill stopped: nothing was changed.", 6000)
+            return
+        if f["forward"] is None:
+            f["forward"] = dict(self.controller.last_collected)
+            self._start_fill_run(f["last"], -1)
+            return
+        self._fill = None
+        doc, obj = self.document, f["object"]
+        decisions = merge_bidirectional(f["first"], f["last"], doc.box(obj, f["first"]), doc.box(obj, f["last"]),
+                                        f["forward"], dict(self.controller.last_collected), self.settings.low_score)
+        collector = SnapshotCollector()
+        with doc.batch():
+            kept = [(d.frame, d.result) for d in decisions if d.result is not None]
+            collector.add(doc.apply_tracked(obj, kept, ReplacePolicy.UNTIL_KEYFRAME, start=f["first"]))
+            for d in decisions:
+                if d.result is None:
+                    collector.add(doc.set_box(obj, d.frame, d.box, Source.INTERPOLATED))
+        if len(collector):
+            self.undo_stack.push(SnapshotCommand(doc, f"Fill frames {f['first']}–{f['last']} both ways",
+                                                 collector.snapshot()))
+        counts = {kind: sum(d.kind == kind for d in decisions) for kind in ("forward", "backward", "interpolated")}
+        self.statusBar().showMessage(f"Filled frames {f['first']}–{f['last']}: {counts['forward']} from the forward "
+                                     f"run, {counts['backward']} from the backward run, {counts['interpolated']} "
+                                     f"interpolated where both were weak.", 15000)
+
     def _on_results_applied(self, frame: int, result: TrackResult, image) -> None:
         """Newest result of a batch (at most ~25 a second): remember its evidence, and follow it if asked."""
         object_id = self.controller.active_object
         self._remember_evidence(object_id, frame, result)
+        if self.controller.fps > 0:
+            self.fps_label.setText(f"tracking · {self.controller.fps:.1f} frames/s")
         if image is not None:
             self.cache.put(frame, image)
         follow = (self.settings.follow_tracking and not self._follow_suspended and not self._editing_box
@@ -664,6 +734,10 @@ class MainWindow(QMainWindow):
         self.last_run = (reason, frames, fps)
         self._autosave_now()
         self.fps_label.setText(f"{fps:.1f} frames/s" if fps > 0 else "")
+        if self._fill is not None:
+            self._continue_fill(reason)
+            self._update_enabled()
+            return
         if self._resume is not None and self._resume[0] is not None and reason != FAILED:
             self._resume_tracking()
             return
@@ -890,7 +964,7 @@ class MainWindow(QMainWindow):
         running = self.controller is not None and self.controller.is_running
         for name in ("next_frame", "prev_frame", "step_forward", "step_back", "first_frame", "last_frame",
                      "next_keyframe", "prev_keyframe", "next_low", "prev_low", "play", "track",
-                     "track_backward", "track_n", "track_n_backward", "draw_box", "keyframe", "out_of_view",
+                     "track_backward", "track_n", "track_n_backward", "fill", "draw_box", "keyframe", "out_of_view",
                      "occluded", "delete_box", "interpolate", "new_object", "next_object", "save", "save_as"):
             self.actions[name].setEnabled(has_video)
         self.actions["stop"].setEnabled(running)

@@ -72,6 +72,9 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("track_backward", "Track backward / pause", "Shift+Space", "Track", short="◀ Track"),
     ActionSpec("track_n", "Track N frames forward", "T", "Track", "N is set in the settings"),
     ActionSpec("track_n_backward", "Track N frames backward", "Shift+T", "Track"),
+    ActionSpec("fill", "Fill between the keyframes around (track both ways)", "B", "Track",
+               "forward from one keyframe, backward from the next; per frame the more confident result wins, "
+               "and weak stretches are interpolated", short="Fill ⇄"),
     ActionSpec("stop", "Stop tracking", "Esc", "Track", "keeps every box tracked so far", short="Stop",
                icon="SP_MediaStop"),
     ActionSpec("draw_box", "Draw a new box", "N", "Annotate", "then drag on the frame"),

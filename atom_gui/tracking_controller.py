@@ -34,12 +34,15 @@ class RunOptions:
     tracker: TrackerChoice = field(default_factory=TrackerChoice)
     replace_policy: ReplacePolicy = ReplacePolicy.UNTIL_KEYFRAME
     pause_below: float | None = None  # auto-pause under this max score (None: off)
+    collect: bool = False  # keep the results aside (in last_collected) instead of writing them: a fill's runs
 
 
 @dataclass
 class _ActiveRun:
     spec: RunSpec
     policy: ReplacePolicy
+    collect: bool = False
+    collected: dict = field(default_factory=dict)
     collector: SnapshotCollector = field(default_factory=SnapshotCollector)
     frames: int = 0
     first_result_at: float | None = None
@@ -88,6 +91,7 @@ class TrackingController(QObject):
         self._next_run_id = 1
         self._run: _ActiveRun | None = None
         self.last_frame: int | None = None  # the last frame the last run tracked
+        self.last_collected: dict = {}  # frame -> TrackResult of the last collecting run
         self._pending: list = []
         self._latest = None  # (frame, result, image) of the newest result not yet announced
         self._flush_timer = QTimer(self)
@@ -103,6 +107,11 @@ class TrackingController(QObject):
     @property
     def active_object(self) -> int | None:
         return None if self._run is None else self._run.spec.object_id
+
+    @property
+    def fps(self) -> float:
+        """Frames per second of the running run so far (0 before its second result)."""
+        return 0.0 if self._run is None else self._run.fps
 
     @property
     def direction(self) -> int:
@@ -145,11 +154,13 @@ class TrackingController(QObject):
         self._next_run_id += 1
         return spec
 
-    def start(self, spec: RunSpec, policy: ReplacePolicy = ReplacePolicy.UNTIL_KEYFRAME) -> None:
-        """Start a planned run (one at a time)."""
+    def start(self, spec: RunSpec, policy: ReplacePolicy = ReplacePolicy.UNTIL_KEYFRAME,
+              collect: bool = False) -> None:
+        """Start a planned run (one at a time). With ``collect``, results go to ``last_collected`` at the end
+        instead of into the document (and no undo step is made)."""
         if self._run is not None:
             raise RuntimeError("a tracking run is already going")
-        self._run = _ActiveRun(spec, ReplacePolicy(policy))
+        self._run = _ActiveRun(spec, ReplacePolicy(policy), collect)
         self._pending = []
         self._flush_timer.start()
         self.runStarted.emit(spec)
@@ -201,7 +212,10 @@ class TrackingController(QObject):
     def _flush(self) -> None:
         """Write the results received since the last flush in one document batch, then announce the newest."""
         run = self._run
-        if run is not None and self._pending:
+        if run is not None and self._pending and run.collect:
+            run.collected.update(self._pending)
+            self._pending = []
+        elif run is not None and self._pending:
             pending, self._pending = self._pending, []
             doc = self.model.document
             with doc.batch():
@@ -217,6 +231,7 @@ class TrackingController(QObject):
         run, self._run = self._run, None
         if run is not None:
             self.last_frame = run.last_frame
+            self.last_collected = run.collected
         if run is not None and len(run.collector):
             command = TrackingRunCommand(self.model.document, run.spec.object_id, run.spec.start_frame,
                                          run.frames, run.collector.snapshot())

@@ -42,8 +42,8 @@ class FakeTracker:
     """Template matching in a search region, reporting evidence like ATOM: a score map over the search region,
     proposals with IoUs, a distractor when a second peak is close.
 
-    fail_at: raise RuntimeError on this call of track() (1-based).
-    lose_after: after this many calls, report NOT_FOUND with a low score.
+    fail_at: raise RuntimeError on this call of track() (1-based, counted from the last initialize/update).
+    lose_after: after this many calls since the last initialize/update, report NOT_FOUND with a low score.
     delay: seconds to sleep per frame (to stop a run in the middle).
     """
 
@@ -67,6 +67,7 @@ class FakeTracker:
 
     def _set(self, frame: np.ndarray, box: Box) -> None:
         x, y = int(round(box.x)), int(round(box.y))
+        self.calls = 0
         self.box = box
         self.template = cv2.cvtColor(frame[y:y + int(box.h), x:x + int(box.w)], cv2.COLOR_RGB2GRAY)
 

@@ -150,3 +150,18 @@ def test_responsiveness_probe_measures_lateness(qtbot):
     stats = probe.stop()
     assert stats["ticks"] >= 5
     assert stats["max_ms"] >= 40
+
+
+def test_bidirectional_merge_keeps_the_more_confident_result_and_interpolates_weak_frames():
+    from atom_gui.bidirectional_fill import merge_bidirectional
+
+    a, b = square_box(0), square_box(4)
+    forward = {1: TrackResult(square_box(1), max_score=0.9), 2: TrackResult(square_box(2), max_score=0.4),
+               3: TrackResult(square_box(3), max_score=0.1)}
+    backward = {3: TrackResult(square_box(3), max_score=0.8), 2: TrackResult(square_box(2), max_score=0.6),
+                1: TrackResult(square_box(1), status=Status.NOT_FOUND, max_score=0.95)}
+    kinds = [d.kind for d in merge_bidirectional(0, 4, a, b, forward, backward, 0.25)]
+    assert kinds == ["forward", "backward", "backward"]
+    both_weak = merge_bidirectional(0, 4, a, b, {}, {2: TrackResult(square_box(2), max_score=0.1)}, 0.25)
+    assert [d.kind for d in both_weak] == ["interpolated"] * 3
+    assert both_weak[1].box.x == pytest.approx((a.x + b.x) / 2)

@@ -327,3 +327,24 @@ def test_real_kcf_tracker_runs_in_the_worker(opened, qtbot):
 
 def test_fake_tracker_instances_do_not_leak():
     FakeTracker.instances.clear()
+
+
+def test_bidirectional_fill_between_keyframes_is_one_undo_step(opened, qtbot):
+    window = opened(lose_after=6)  # each run loses the target after 6 frames: the middle gets interpolated
+    set_first_box(window, 0)
+    window.go_to(20)
+    window._apply_box(square_box(20), corrected=False)
+    window.go_to(10)
+    steps = window.undo_stack.count()
+    with qtbot.waitSignal(window.controller.runStarted, timeout=5000):
+        window.fill_between_keyframes()
+    qtbot.waitUntil(lambda: window._fill is None and not window.controller.is_running, timeout=20000)
+    doc, obj = window.document, window.current_object
+    sources = [doc.state(obj, f).source for f in range(1, 20)]
+    assert sources[:6] == [Source.TRACKED] * 6  # forward run, strong near frame 0
+    assert sources[-6:] == [Source.TRACKED] * 6  # backward run, strong near frame 20
+    assert Source.INTERPOLATED in sources[6:13]  # both lost in the middle
+    assert iou(doc.box(obj, 17), square_box(17)) > 0.7
+    assert window.undo_stack.count() == steps + 1 and "both ways" in window.undo_stack.undoText()
+    window.undo()
+    assert all(doc.state(obj, f) is None for f in range(1, 20))
