@@ -48,7 +48,9 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, QColor("#6e7681"))
     palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#6e7681"))
     app.setPalette(palette)
-    pg.setConfigOptions(antialias=True)
+    # No antialiasing for curves and images: it costs several milliseconds a redraw, which the event loop
+    # needs while a fast tracker streams results (the box ROI antialiases on its own).
+    pg.setConfigOptions(antialias=False)
     return app
 
 

@@ -5,6 +5,7 @@ The GUI calls only these functions, so a change in tracker_core's modules is ans
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -70,5 +71,20 @@ def make_tracker(name: str, model_path: str | None = None, preset: str | None = 
     """
     from tracker_core.trackers import make_tracker as core_make_tracker
 
+    if name in ATOM_TRACKERS:
+        reserve_a_core_for_the_window()
     return core_make_tracker(name, model_path=model_path, preset=preset, device=device,
                              correction_policy=correction_policy)
+
+
+def reserve_a_core_for_the_window() -> None:
+    """Let torch use one CPU core fewer than the machine has, so the GUI thread always finds one free.
+
+    torch's intra-op pool defaults to every core; a tracker on the CPU then competes with the event loop for
+    all of them and the window stutters. The setting is process-wide, which here means the app only.
+    """
+    import torch
+
+    cores = os.cpu_count() or 1
+    if cores > 1 and torch.get_num_threads() >= cores:
+        torch.set_num_threads(cores - 1)

@@ -12,6 +12,7 @@ the document: the window keeps the recent results in a bounded memory so that st
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -32,12 +33,13 @@ from PySide6.QtWidgets import (
 )
 
 from tracker_core.annotation import Document, Flag, ReplacePolicy, Source
-from tracker_core.annotation.project_io import Autosaver, save_project
+from tracker_core.annotation.project_io import save_project
 from tracker_core.boxes import Box
 from tracker_core.result import Status, TrackResult
 
 from . import palette
-from .annotation_model import AnnotationModel
+from .annotation_model import SOURCE_MANUAL, AnnotationModel
+from .autosave import BackgroundAutosaver
 from .background import call_in_background
 from .bidirectional_fill import merge_bidirectional
 from .core_adapters import TrackerLike, make_tracker
@@ -55,6 +57,7 @@ from .undo_commands import SnapshotCollector, SnapshotCommand
 
 EVIDENCE_MEMORY = 600  # tracked frames whose score maps and proposals are kept for stepping back
 REFRESH_MS = 33
+PANEL_INTERVAL_S = 0.12
 MAX_RECENT = 10
 AUTOSAVE_INTERVAL_S = 5.0  # with the 1 s timer, a crash loses at most ~6 s of work (the goal is 10 s)
 
@@ -111,7 +114,7 @@ class MainWindow(QMainWindow):
         self._opening: str | None = None
         self.project_dir = Path(project_dir) if project_dir is not None else default_project_dir()
         self.project_path: Path | None = None
-        self.autosaver: Autosaver | None = None
+        self.autosaver: BackgroundAutosaver | None = None
         self._saved_revision = 0
 
         self._build_widgets()
@@ -125,6 +128,10 @@ class MainWindow(QMainWindow):
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(REFRESH_MS)
         self._refresh_timer.timeout.connect(self._refresh_track_views)
+        self._panels_drawn_at = 0.0
+        self._panels_timer = QTimer(self)
+        self._panels_timer.setSingleShot(True)
+        self._panels_timer.timeout.connect(self._update_evidence)
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setInterval(1000)
         self._autosave_timer.timeout.connect(self._autosave_tick)
@@ -364,7 +371,7 @@ class MainWindow(QMainWindow):
         if not document.object_ids:
             document.add_object("object 1")  # not an undo step: a video always starts with one object
         self.current_object = document.object_ids[0]
-        self.autosaver = Autosaver(document, self.project_path, AUTOSAVE_INTERVAL_S)
+        self.autosaver = self._make_autosaver(document, self.project_path)
         self._autosave_timer.start()
         self._evidence.clear()
         self._on_objects_changed()
@@ -781,8 +788,10 @@ class MainWindow(QMainWindow):
             self._schedule_refresh()
 
     def _schedule_refresh(self) -> None:
+        """Redraw the strip and curves soon: within a frame when idle, at ~8 per second during a run."""
         if not self._refresh_timer.isActive():
-            self._refresh_timer.start()
+            running = self.controller is not None and self.controller.is_running
+            self._refresh_timer.start(int(PANEL_INTERVAL_S * 1000) if running else REFRESH_MS)
 
     def _refresh_track_views(self) -> None:
         """Timeline strip and score curves of the current object, from the model's arrays."""
@@ -792,7 +801,7 @@ class MainWindow(QMainWindow):
             return
         arrays = self.model.arrays(self.current_object)
         codes, low = strip_codes(arrays, self.settings.low_score, self.settings.low_iou)
-        self.timeline.strip.set_states(codes, low, np.flatnonzero(arrays.source == 1))
+        self.timeline.strip.set_states(codes, low, np.flatnonzero(arrays.source == SOURCE_MANUAL))
         self.panels.curves.set_curves(arrays.score, arrays.iou)
 
     def _update_frame_overlays(self) -> None:
@@ -816,7 +825,7 @@ class MainWindow(QMainWindow):
             else:
                 self.frame_view.set_box(None)
         has_box = state is not None and state.box is not None and not state.flagged
-        first_box = not doc.keyframes(self.current_object)
+        first_box = not (self.model.arrays(self.current_object).source == SOURCE_MANUAL).any()
         # A drag draws a box when N was pressed, or when the object has no box anywhere yet (its first one);
         # otherwise a drag pans, so that reviewing never makes a box by accident (Shift+drag always draws).
         self.frame_view.draw_mode = self._drawing or (first_box and not has_box)
@@ -834,10 +843,18 @@ class MainWindow(QMainWindow):
         if self.current_object is None or self.cache is None:
             return
         result = self._evidence.get((self.current_object, self.current_frame))
-        image = self.cache.get(self.current_frame) if result is not None else None
-        tracker = self.settings.tracker
-        self.panels.show_result(result, image, tracker)
         self.frame_view.set_evidence(result)
+        # The panels redraw at most ~8 times a second during a run: their pixels cost event-loop time that a
+        # fast tracker's stream needs, and no one reads a score map at 25 per second. The last one is drawn.
+        now = time.perf_counter()
+        running = self.controller is not None and self.controller.is_running
+        if running and now - self._panels_drawn_at < PANEL_INTERVAL_S:
+            if not self._panels_timer.isActive():
+                self._panels_timer.start(int(PANEL_INTERVAL_S * 1000))
+            return
+        self._panels_drawn_at = now
+        image = self.cache.get(self.current_frame) if result is not None else None
+        self.panels.show_result(result, image, self.settings.tracker)
 
     # ==== settings, shortcuts, cheat sheet =================================================================
 
@@ -913,7 +930,7 @@ class MainWindow(QMainWindow):
         if path:
             self.autosaver.discard()
             self.project_path = Path(path)
-            self.autosaver = Autosaver(self.document, self.project_path, AUTOSAVE_INTERVAL_S)
+            self.autosaver = self._make_autosaver(self.document, self.project_path)
             self.save_project()
 
     def choose_project(self) -> None:
@@ -922,18 +939,19 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
+    def _make_autosaver(self, document: Document, project_path: Path) -> BackgroundAutosaver:
+        autosaver = BackgroundAutosaver(document, project_path, AUTOSAVE_INTERVAL_S, self)
+        autosaver.failed.connect(lambda text: self.statusBar().showMessage(text[0].upper() + text[1:], 8000))
+        return autosaver
+
     def _autosave_tick(self) -> None:
         if self.autosaver is not None:
             self.autosaver.maybe_save()
 
     def _autosave_now(self) -> None:
         """After a tracking run: its frames are the work most worth keeping."""
-        if self.autosaver is None or not self.autosaver.dirty:
-            return
-        try:
-            self.autosaver.save_now()
-        except OSError as exc:
-            self.statusBar().showMessage(f"Autosave failed: {exc}", 8000)
+        if self.autosaver is not None:
+            self.autosaver.save_soon()
 
     def _save_on_close(self) -> None:
         """Closing or switching videos saves the project: annotations are never left behind unsaved."""

@@ -300,8 +300,8 @@ def test_project_is_saved_on_close_and_reopened(opened, make_window, synthetic_v
 def test_autosave_is_offered_back_after_a_crash(opened, make_window, synthetic_video, qtbot):
     window = opened()
     set_first_box(window)
-    track(window, qtbot, frames=5)  # autosaves after the run
-    assert window.autosaver.path.is_file()
+    track(window, qtbot, frames=5)  # autosaves after the run, in the background
+    qtbot.waitUntil(lambda: window.autosaver.path.is_file() and not window.autosaver.dirty, timeout=10000)
     # A crash: the window goes away without its close-time save.
     window._save_on_close = lambda: None
     window.close()
