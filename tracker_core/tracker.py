@@ -12,6 +12,7 @@ inconsistency, see reference 3.2).
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -75,8 +76,11 @@ class AtomTracker:
             self.warning = ("no trained IoU-Net in this model: tracking with the 'multiscale' preset "
                             "(classifier-only scale search) instead of full ATOM")
             log.warning(self.warning)
-            fallback = preset("multiscale")
-            fallback.seed, fallback.device = self.config.seed, self.config.device
+            # Keep every other setting of the caller; take the ablation's refinement and scale search.
+            ablation = preset("multiscale")
+            fallback = copy.deepcopy(self.config)
+            fallback.refinement = ablation.refinement
+            fallback.localization.scale_factors = ablation.localization.scale_factors
             fallback.name = f"{self.config.name}->multiscale"
             self.config = fallback
         self.device = resolve_device(device or self.config.device)

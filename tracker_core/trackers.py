@@ -1,5 +1,6 @@
 """Trackers by name, for the CLI, the benchmarks and the app: ``atom``, ``atom-multiscale``, ``atom-fast``,
-``csrt``, ``kcf``, ``mil``."""
+``csrt``, ``kcf``, ``mil``; ``atom-update`` and ``atom-reinit`` are ``atom`` with an explicit correction policy
+(to compare them with ``atom bench annotate``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 
 from .errors import CommandError
 
-ATOM_NAMES = {"atom": "default", "atom-multiscale": "multiscale", "atom-fast": "fast"}
+# name -> (preset, correction policy or None for the preset's own)
+ATOM_NAMES = {"atom": ("default", None), "atom-multiscale": ("multiscale", None), "atom-fast": ("fast", None),
+              "atom-update": ("default", "update"), "atom-reinit": ("default", "reinitialize")}
 CLASSIC_NAMES = ("csrt", "kcf", "mil")
 TRACKER_NAMES = tuple(ATOM_NAMES) + CLASSIC_NAMES
 
@@ -36,14 +39,15 @@ def make_tracker(name: str, model_path: str | Path | None = None, preset: str | 
     from .config import preset as make_preset
     from .tracker import AtomTracker
 
+    preset_name, policy = ATOM_NAMES[name]
     try:
-        cfg = make_preset(preset or ATOM_NAMES[name])
+        cfg = make_preset(preset or preset_name)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     if seed is not None:
         cfg.seed = seed
-    if correction_policy is not None:
-        cfg.correction_policy = correction_policy
+    if correction_policy is not None or policy is not None:
+        cfg.correction_policy = correction_policy or policy
     cfg.device = device
     tracker = AtomTracker(load_model_cached(model_path), cfg)
     tracker.name = name
