@@ -348,3 +348,72 @@ def test_bidirectional_fill_between_keyframes_is_one_undo_step(opened, qtbot):
     assert window.undo_stack.count() == steps + 1 and "both ways" in window.undo_stack.undoText()
     window.undo()
     assert all(doc.state(obj, f) is None for f in range(1, 20))
+
+
+def test_settings_dialog_round_trip_and_apply(opened):
+    from atom_gui.settings import SettingsDialog
+
+    window = opened()
+    wanted = AppSettings(tracker="kcf", auto_pause=True, pause_below=0.4, low_score=0.3, follow_tracking=False,
+                         show_confidence_overlay=False, step_frames=25, track_frames=7, replace_policy="to_end")
+    dialog = SettingsDialog(wanted, window)
+    assert dialog.settings() == wanted
+    window.apply_settings(dialog.settings())
+    assert not window.actions["follow"].isChecked() and not window.frame_view.show_confidence
+    assert AppSettings.load(window.qsettings) == wanted  # persisted
+    window.step(1)
+    window.actions["step_forward"].trigger()
+    assert window.current_frame == 26
+
+
+def test_shortcuts_can_be_remapped(opened):
+    from atom_gui.shortcuts import apply_keys, conflicts, load_keys, save_keys
+
+    window = opened()
+    keys = dict(window.keys, next_frame="J")
+    assert conflicts(keys) == []
+    assert conflicts(dict(keys, prev_frame="J"))  # a key given twice is refused by the dialog
+    save_keys(window.qsettings, keys)
+    apply_keys(window.actions, keys)
+    assert load_keys(window.qsettings)["next_frame"] == "J"
+    QTest.keyClick(window, Qt.Key.Key_J)
+    assert window.current_frame == 1
+    QTest.keyClick(window, Qt.Key.Key_F)  # F no longer moves
+    assert window.current_frame == 1
+
+
+def test_a_folder_of_frames_and_drag_and_drop(make_window, qtbot, tmp_path, synthetic_video):
+    import cv2
+    from PySide6.QtCore import QMimeData, QPoint, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    capture = cv2.VideoCapture(str(synthetic_video))
+    for i in range(6):
+        ok, frame = capture.read()
+        cv2.imwrite(str(folder / f"{i + 1:08d}.png"), frame)
+    capture.release()
+    window = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    drop = QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                      Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.frameShown, timeout=10000):
+        window.dropEvent(drop)
+    assert window.source.num_frames == 6
+    assert str(folder) in window._recent()
+
+
+def test_playback_and_low_confidence_navigation(opened, qtbot):
+    window = opened(lose_after=4)
+    set_first_box(window)
+    track(window, qtbot, frames=8)
+    window.go_to(0)
+    window.jump_low_confidence(1)
+    assert window.current_frame == 5  # the first frame the fake lost the target
+    window.go_to(30)
+    window.toggle_play()
+    qtbot.waitUntil(lambda: window.current_frame >= 33, timeout=5000)
+    window.toggle_play()
+    assert not window._play_timer.isActive()
