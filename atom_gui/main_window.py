@@ -13,7 +13,6 @@ the document: the window keeps the recent results in a bounded memory so that st
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,7 +54,6 @@ from .tracking_controller import RunOptions, TrackingController
 from .tracking_worker import END_OF_RANGE, FAILED, FLAGGED, KEYFRAME, LOW_CONFIDENCE, STOPPED
 from .undo_commands import SnapshotCollector, SnapshotCommand
 
-EVIDENCE_MEMORY = 600  # tracked frames whose score maps and proposals are kept for stepping back
 REFRESH_MS = 33
 PANEL_INTERVAL_S = 0.12
 MAX_RECENT = 10
@@ -103,7 +101,6 @@ class MainWindow(QMainWindow):
         self.last_run: tuple[str, int, float] | None = None  # (reason, frames, fps) of the last run
         self._displayed: int | None = None
         self._direction = 1  # of the last move, for prefetching
-        self._evidence: OrderedDict[tuple[int, int], TrackResult] = OrderedDict()
         self._editing_box = False
         # (frame, direction) a run paused by a correction resumes from; frame None while the box is held
         self._resume: tuple[int | None, int] | None = None
@@ -373,7 +370,6 @@ class MainWindow(QMainWindow):
         self.current_object = document.object_ids[0]
         self.autosaver = self._make_autosaver(document, self.project_path)
         self._autosave_timer.start()
-        self._evidence.clear()
         self._on_objects_changed()
         self._schedule_refresh()
         self._update_enabled()
@@ -720,7 +716,6 @@ class MainWindow(QMainWindow):
     def _on_results_applied(self, frame: int, result: TrackResult, image) -> None:
         """Newest result of a batch (at most ~25 a second): remember its evidence, and follow it if asked."""
         object_id = self.controller.active_object
-        self._remember_evidence(object_id, frame, result)
         if self.controller.fps > 0:
             self.fps_label.setText(f"tracking · {self.controller.fps:.1f} frames/s")
         if image is not None:
@@ -771,13 +766,6 @@ class MainWindow(QMainWindow):
                         f"{message}\n\nThe {kept} frames tracked before the error are kept (undo removes them).",
                         details)
         self._update_enabled()
-
-    def _remember_evidence(self, object_id: int, frame: int, result: TrackResult) -> None:
-        key = (object_id, frame)
-        self._evidence[key] = result
-        self._evidence.move_to_end(key)
-        while len(self._evidence) > EVIDENCE_MEMORY:
-            self._evidence.popitem(last=False)
 
     # ==== views ============================================================================================
 
@@ -842,7 +830,9 @@ class MainWindow(QMainWindow):
     def _update_evidence(self) -> None:
         if self.current_object is None or self.cache is None:
             return
-        result = self._evidence.get((self.current_object, self.current_frame))
+        if self.controller is None:
+            return
+        result = self.controller.evidence.get(self.current_object, self.current_frame)
         self.frame_view.set_evidence(result)
         # The panels redraw at most ~8 times a second during a run: their pixels cost event-loop time that a
         # fast tracker's stream needs, and no one reads a score map at 25 per second. The last one is drawn.

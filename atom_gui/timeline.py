@@ -9,8 +9,8 @@ among them, so one lost frame in a thousand stays visible.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtCore import QPointF, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget
 
 from tracker_core.annotation import DEFAULT_MIN_IOU, DEFAULT_MIN_SCORE
@@ -85,7 +85,7 @@ class StateStrip(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setMinimumHeight(26)
+        self.setMinimumHeight(34)
         self.setMouseTracking(True)
         self._codes = np.zeros(0, np.int8)
         self._low = np.zeros(0, bool)
@@ -96,7 +96,7 @@ class StateStrip(QWidget):
         self.selection: tuple[int, int] | None = None
 
     def sizeHint(self) -> QSize:
-        return QSize(600, 26)
+        return QSize(600, 34)
 
     @property
     def num_frames(self) -> int:
@@ -137,21 +137,24 @@ class StateStrip(QWidget):
             self._image = self._build_image()
         painter = QPainter(self)
         h = self.height()
-        low_h = max(3, h // 6)
-        main_h = h - low_h - 1
+        low_h = max(4, h // 5)
+        main_h = h - low_h - 2  # a 2-pixel gap keeps the low-confidence row apart from red "not found" spans
         painter.drawImage(QRect(0, 0, self.width(), main_h), self._image, QRect(0, 0, self._image.width(), 1))
-        painter.drawImage(QRect(0, main_h + 1, self.width(), low_h), self._image,
+        painter.fillRect(QRect(0, main_h, self.width(), 2), QColor("#0d1117"))
+        painter.drawImage(QRect(0, main_h + 2, self.width(), low_h), self._image,
                           QRect(0, 1, self._image.width(), 1))
-        # Keyframes as small white ticks at the top, so they stand out inside a manual-coloured span too.
-        painter.setPen(QPen(QColor("#ffffff"), 1))
+        # Keyframes as small white triangles on the top edge: visible on any span colour, even a blue one.
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor("#ffffff"))
         for k in self._keyframes:
-            x = int(self.x_of(int(k)))
-            painter.drawLine(x, 0, x, 4)
+            x = self.x_of(int(k))
+            painter.drawPolygon(QPolygonF([QPointF(x - 4, 0), QPointF(x + 4, 0), QPointF(x, 6)]))
         if self.selection is not None:
             x0 = int(self.selection[0] / max(1, self.num_frames) * self.width())
             x1 = int((self.selection[1] + 1) / max(1, self.num_frames) * self.width())
             painter.fillRect(QRect(x0, 0, max(2, x1 - x0), h), QColor(255, 255, 255, 70))
             painter.setPen(QPen(QColor("#ffffff"), 1, Qt.PenStyle.DashLine))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(QRect(x0, 0, max(2, x1 - x0) - 1, h - 1))
         if self.num_frames:
             x = int(self.x_of(self._current))

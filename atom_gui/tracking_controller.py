@@ -21,6 +21,7 @@ from tracker_core.boxes import Box
 
 from .annotation_model import AnnotationModel
 from .core_adapters import TrackerLike, VideoSourceLike, make_tracker
+from .evidence_memory import EvidenceMemory
 from .tracking_worker import END_OF_RANGE, FAILED, FLAGGED, KEYFRAME, RunSpec, TrackerChoice, TrackingWorker
 from .undo_commands import SnapshotCollector, TrackingRunCommand
 
@@ -92,6 +93,7 @@ class TrackingController(QObject):
         self._run: _ActiveRun | None = None
         self.last_frame: int | None = None  # the last frame the last run tracked
         self.last_collected: dict = {}  # frame -> TrackResult of the last collecting run
+        self.evidence = EvidenceMemory()  # every result's score map and proposals, for stepping back
         self._pending: list = []
         self._latest = None  # (frame, result, image) of the newest result not yet announced
         self._flush_timer = QTimer(self)
@@ -206,6 +208,7 @@ class TrackingController(QObject):
         run.last_frame = frame
         # Plain floats: a tracker may hand back numpy scalars, which the project's JSON cannot hold.
         result = dataclasses.replace(result, box=Box.from_seq(result.box.as_tuple()))
+        self.evidence.put(run.spec.object_id, frame, result)
         self._pending.append((frame, result))
         self._latest = (frame, result, image)
 
