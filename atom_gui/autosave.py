@@ -23,6 +23,15 @@ from tracker_core.annotation.project_io import autosave_path, project_text
 from .background import call_in_background
 
 
+def document_copy(document: Document) -> Document:
+    """An independent copy of a document, safe to read on another thread while the original changes."""
+    copy_ = Document(document.video)
+    copy_.metadata = copy.deepcopy(document.metadata)
+    for obj in document.objects():
+        copy_.insert_object(obj)  # insert_object copies the object and its states dict
+    return copy_
+
+
 class BackgroundAutosaver(QObject):
     """Saves ``<project>.autosave.json`` at most every ``interval_s`` while the document changes.
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -46,13 +47,14 @@ from .editing import AnnotationEditor
 from .evidence_panels import EvidencePanels
 from .frame_cache import FrameCache
 from .frame_view import FrameView
+from .import_export import FORMATS, ImportCommand, export_format, export_review_video_in_background, import_format
 from .project_files import OpenedSession, open_session
 from .settings import AppSettings, SettingsDialog
 from .shortcuts import ShortcutDialog, apply_keys, cheat_sheet_html, load_keys, make_actions, save_keys
 from .timeline import Timeline, strip_codes
 from .tracking_controller import RunOptions, TrackingController
 from .tracking_worker import END_OF_RANGE, FAILED, FLAGGED, KEYFRAME, LOW_CONFIDENCE, STOPPED
-from .undo_commands import SnapshotCollector, SnapshotCommand
+from .undo_commands import ObjectPropertiesCommand, SnapshotCollector, SnapshotCommand
 
 REFRESH_MS = 33
 PANEL_INTERVAL_S = 0.12
@@ -206,6 +208,13 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addActions([a["open_project"], a["save"], a["save_as"]])
         file_menu.addSeparator()
+        self.import_menu = file_menu.addMenu("&Import annotations")
+        self.export_menu = file_menu.addMenu("&Export annotations")
+        for fmt, text, _folder in FORMATS:
+            self.import_menu.addAction(text, lambda f=fmt: self.import_annotations(f))
+            self.export_menu.addAction(text, lambda f=fmt: self.export_annotations(f))
+        file_menu.addAction(a["export_review"])
+        file_menu.addSeparator()
         file_menu.addAction(a["quit"])
         edit_menu = bar.addMenu("&Edit")
         edit_menu.addActions([a["undo"], a["redo"]])
@@ -222,7 +231,7 @@ class MainWindow(QMainWindow):
         annotate.addActions([a[n] for n in ("draw_box", "keyframe", "out_of_view", "occluded", "delete_box",
                                             "interpolate")])
         annotate.addSeparator()
-        annotate.addActions([a["new_object"], a["next_object"]])
+        annotate.addActions([a["new_object"], a["next_object"], a["object_properties"]])
         view = bar.addMenu("&View")
         view.addActions([a["follow"], a["overlay"], a["fit"]])
         view.addAction(self.evidence_dock.toggleViewAction())
@@ -270,6 +279,7 @@ class MainWindow(QMainWindow):
             "occluded": lambda: self.toggle_flag(Flag.OCCLUDED),
             "delete_box": self.delete_box, "interpolate": self.interpolate,
             "new_object": self.new_object, "next_object": self.next_object,
+            "object_properties": self.edit_object, "export_review": self.export_review_video,
             "follow": self._toggle_follow, "overlay": self._toggle_overlay,
             "fit": lambda: self.frame_view.view.autoRange(padding=0.02),
             "cheat_sheet": self.toggle_cheat_sheet,
@@ -496,6 +506,22 @@ class MainWindow(QMainWindow):
         ids = self.document.object_ids
         i = ids.index(self.current_object) if self.current_object in ids else -1
         self.set_current_object(ids[(i + 1) % len(ids)])
+
+    def edit_object(self) -> None:
+        """F2: the current object's label and description (LaSOT's nlp.txt), one undo step."""
+        if self.document is None or self.current_object is None:
+            return
+        obj = self.document.object(self.current_object)
+        label, ok = QInputDialog.getText(self, "Object label", "Label (the class name in exports):", text=obj.label)
+        if not ok or not label.strip():
+            return
+        description, ok = QInputDialog.getMultiLineText(self, "Object description",
+                                                        "Description (LaSOT's nlp.txt sentence):", obj.description)
+        if not ok:
+            return
+        previous = (self.document.set_label(obj.id, label.strip()),
+                    self.document.set_description(obj.id, description.strip()))
+        self.undo_stack.push(ObjectPropertiesCommand(self.document, obj.id, previous))
 
     def _on_objects_changed(self) -> None:
         self.object_combo.clear()
@@ -955,6 +981,47 @@ class MainWindow(QMainWindow):
             self.autosaver.discard()
         self.autosaver = None
 
+    def export_annotations(self, fmt: str) -> None:
+        if self.document is None:
+            return
+        try:
+            message = export_format(self, self.document, fmt, str(self.project_path.parent))
+        except Exception as exc:  # a format error, a full disk: say it, lose nothing
+            self.show_error("Export failed", str(exc))
+            return
+        if message:
+            self.statusBar().showMessage(message, 10000)
+
+    def import_annotations(self, fmt: str) -> None:
+        if self.document is None:
+            return
+        self._stop_if_tracking_current(any_object=True)
+        try:
+            outcome = import_format(self, self.document, fmt, self._last_dir())
+        except Exception as exc:  # parsers name the file and line; the document is unchanged
+            self.show_error("Import failed", str(exc))
+            return
+        if outcome is None:
+            return
+        added, message = outcome
+        if added:
+            self.undo_stack.push(ImportCommand(self.document, added, f"Import {len(added)} object(s)"))
+            self.set_current_object(added[0])
+        self.statusBar().showMessage(message, 10000)
+
+    def export_review_video(self) -> None:
+        if self.document is None:
+            return
+        default = str(self.project_path.with_suffix("").with_suffix(".review.mp4"))
+        path, _ = QFileDialog.getSaveFileName(self, "Export a review video", default, "MP4 video (*.mp4)")
+        if not path:
+            return
+        self.statusBar().showMessage(f"Writing the review video {path}…")
+        export_review_video_in_background(
+            self.document, self.document.video.path, path,
+            lambda out: self.statusBar().showMessage(f"Review video written: {out}", 10000),
+            lambda exc: self.show_error("Review video failed", str(exc)))
+
     # ==== messages, recent files, drag and drop, close =====================================================
 
     def show_error(self, title: str, text: str, details: str | None = None) -> None:
@@ -973,8 +1040,11 @@ class MainWindow(QMainWindow):
         for name in ("next_frame", "prev_frame", "step_forward", "step_back", "first_frame", "last_frame",
                      "next_keyframe", "prev_keyframe", "next_low", "prev_low", "play", "track",
                      "track_backward", "track_n", "track_n_backward", "fill", "draw_box", "keyframe", "out_of_view",
-                     "occluded", "delete_box", "interpolate", "new_object", "next_object", "save", "save_as"):
+                     "occluded", "delete_box", "interpolate", "new_object", "next_object", "save", "save_as",
+                     "object_properties", "export_review"):
             self.actions[name].setEnabled(has_video)
+        self.import_menu.setEnabled(has_video)
+        self.export_menu.setEnabled(has_video)
         self.actions["stop"].setEnabled(running)
         self.actions["undo"].setEnabled(self.undo_stack.canUndo())
         self.actions["redo"].setEnabled(self.undo_stack.canRedo())

@@ -87,6 +87,8 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("interpolate", "Interpolate between the keyframes around", "I", "Annotate", short="Interpolate"),
     ActionSpec("new_object", "New object", "Ctrl+N", "Annotate", short="+ Object"),
     ActionSpec("next_object", "Next object", "Tab", "Annotate"),
+    ActionSpec("object_properties", "Object label and description…", "F2", "Annotate"),
+    ActionSpec("export_review", "Export a review &video…", "", "File"),
     ActionSpec("follow", "Follow the tracked frame", "", "View"),
     ActionSpec("overlay", "Confidence map over the frame", "", "View"),
     ActionSpec("fit", "Fit the frame in the view", "Ctrl+0", "View"),

@@ -121,19 +121,26 @@ class AddObjectCommand(QUndoCommand):
         self._removed = self.document.remove_object(self.object_id)
 
 
-class RenameObjectCommand(QUndoCommand):
-    def __init__(self, document: Document, object_id: int, previous: str):
-        super().__init__(f"Rename {previous} to {document.object(object_id).label}")
+class ObjectPropertiesCommand(QUndoCommand):
+    """A new label and description (LaSOT's nlp.txt sentence) for an object, applied already."""
+
+    def __init__(self, document: Document, object_id: int, previous: tuple[str, str]):
+        super().__init__(f"Rename {previous[0]} to {document.object(object_id).label}")
         self.document = document
         self.object_id = object_id
         self._other = previous
         self._first = True
 
+    def _swap(self) -> None:
+        label, description = self._other
+        self._other = (self.document.set_label(self.object_id, label),
+                       self.document.set_description(self.object_id, description))
+
     def redo(self) -> None:
         if self._first:
             self._first = False
             return
-        self._other = self.document.set_label(self.object_id, self._other)
+        self._swap()
 
     def undo(self) -> None:
-        self._other = self.document.set_label(self.object_id, self._other)
+        self._swap()

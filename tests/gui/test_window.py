@@ -417,3 +417,49 @@ def test_playback_and_low_confidence_navigation(opened, qtbot):
     qtbot.waitUntil(lambda: window.current_frame >= 33, timeout=5000)
     window.toggle_play()
     assert not window._play_timer.isActive()
+
+
+def test_export_import_and_review_video(opened, qtbot, tmp_path):
+    from PySide6.QtWidgets import QMessageBox
+
+    from atom_gui.import_export import ImportCommand, export_review_video_in_background, export_to, import_into
+
+    window = opened()
+    set_first_box(window)
+    track(window, qtbot, frames=10)
+    doc = window.document
+    asked = []
+    message = export_to(window, doc, "lasot", str(tmp_path / "lasot"),
+                        ask=lambda *a: asked.append(a) or QMessageBox.StandardButton.Yes)
+    assert asked  # frames 11..39 have no box: exported as absent after asking
+    sequence = next((tmp_path / "lasot").glob("*/*"))
+    assert (sequence / "groundtruth.txt").read_text().count("\n") == 40
+    added, message = import_into(doc, "lasot", str(sequence), Source.TRACKED)
+    window.undo_stack.push(ImportCommand(doc, added, "Import"))
+    assert len(added) == 1 and doc.state(added[0], 5).source is Source.TRACKED
+    assert doc.state(added[0], 5).box.as_tuple() == pytest.approx(
+        tuple(round(v) for v in doc.box(window.current_object, 5).as_tuple()), abs=1)
+    window.undo()
+    assert added[0] not in doc
+    window.redo()
+    assert added[0] in doc
+    done = []
+    export_review_video_in_background(doc, doc.video.path, str(tmp_path / "review.mp4"), done.append,
+                                      lambda exc: done.append(exc))
+    qtbot.waitUntil(lambda: bool(done), timeout=30000)
+    assert not isinstance(done[0], Exception), done[0]
+    assert (tmp_path / "review.mp4").stat().st_size > 1000
+
+
+def test_object_label_and_description_are_one_undo_step(opened, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    window = opened()
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("cyclist", True))
+    monkeypatch.setattr(QInputDialog, "getMultiLineText", lambda *a, **k: ("a cyclist in black", True))
+    window.edit_object()
+    obj = window.document.object(window.current_object)
+    assert (obj.label, obj.description) == ("cyclist", "a cyclist in black")
+    assert window.object_combo.currentText() == "cyclist"
+    window.undo()
+    assert (obj.label, obj.description) == ("object 1", "")
