@@ -128,7 +128,7 @@ def test_tracking_n_frames_updates_boxes_panels_and_timeline(opened, qtbot):
 
 
 def test_stopping_in_the_middle_keeps_every_tracked_box(opened, qtbot):
-    window = opened(delay=0.03)
+    window = opened(delay=0.05)
     set_first_box(window)
     with qtbot.waitSignal(window.controller.runEnded, timeout=20000) as blocker:
         window.start_tracking(1)
@@ -196,7 +196,7 @@ def test_correct_and_continue_is_one_undo_step_and_never_overwrites_keyframes(op
 
 
 def test_grabbing_the_box_during_a_run_pauses_and_continues_from_the_correction(opened, qtbot):
-    window = opened(delay=0.03)
+    window = opened(delay=0.05)
     set_first_box(window)
     with qtbot.waitSignal(window.controller.runEnded, timeout=20000):
         window.start_tracking(1)
@@ -257,6 +257,11 @@ def test_keyboard_shortcuts(opened, qtbot):
     assert window.document.state(window.current_object, 5).out_of_view
     QTest.keyClick(window, Qt.Key.Key_F1)
     assert window.cheat_sheet.isVisible() and "Next keyframe" in window.cheat_sheet.text()
+    # Space tracks forward from a box, Shift+Space backward (here from the keyframe at 5, over frames 4..1).
+    window.undo_stack.undo()  # frame 5 visible again
+    with qtbot.waitSignal(window.controller.runEnded, timeout=20000):
+        QTest.keyClick(window, Qt.Key.Key_Space, Qt.KeyboardModifier.ShiftModifier)
+    assert window.document.state(window.current_object, 4).source is Source.TRACKED
 
 
 def test_backward_tracking(opened, qtbot):
