@@ -32,20 +32,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tracker_core.annotation import Document, Flag, ReplacePolicy, Source
+from tracker_core.annotation import Document, Flag, ReplacePolicy
 from tracker_core.annotation.project_io import save_project
 from tracker_core.boxes import Box
-from tracker_core.result import Status, TrackResult
+from tracker_core.result import TrackResult
 
-from . import palette
 from .annotation_model import SOURCE_MANUAL, AnnotationModel
 from .autosave import BackgroundAutosaver
 from .background import call_in_background
-from .bidirectional_fill import merge_bidirectional
+from .bidirectional_fill import FillRun
 from .core_adapters import TrackerLike, make_tracker
 from .editing import AnnotationEditor
 from .evidence_panels import EvidencePanels
 from .frame_cache import FrameCache
+from .frame_captions import box_caption, frame_caption, state_color
 from .frame_view import FrameView
 from .import_export import FORMATS, ImportCommand, export_format, export_review_video_in_background, import_format
 from .project_files import OpenedSession, open_session
@@ -54,7 +54,7 @@ from .shortcuts import ShortcutDialog, apply_keys, cheat_sheet_html, load_keys, 
 from .timeline import Timeline, strip_codes
 from .tracking_controller import RunOptions, TrackingController
 from .tracking_worker import END_OF_RANGE, FAILED, FLAGGED, KEYFRAME, LOW_CONFIDENCE, STOPPED
-from .undo_commands import ObjectPropertiesCommand, SnapshotCollector, SnapshotCommand
+from .undo_commands import ObjectPropertiesCommand
 
 REFRESH_MS = 33
 PANEL_INTERVAL_S = 0.12
@@ -108,7 +108,7 @@ class MainWindow(QMainWindow):
         self._resume: tuple[int | None, int] | None = None
         self._drawing = False  # N was pressed: the next drag draws a box
         self._follow_suspended = False  # the person moved during a run: stay where they are
-        self._fill: dict | None = None  # a bidirectional fill in progress (its two runs collect results)
+        self._fill: FillRun | None = None  # a bidirectional fill in progress (its two runs collect results)
         self._selection: tuple[int, int] | None = None
         self._opening: str | None = None
         self.project_dir = Path(project_dir) if project_dir is not None else default_project_dir()
@@ -679,65 +679,26 @@ class MainWindow(QMainWindow):
         """B: fill the frames between the keyframes around this frame by tracking both ways (two runs)."""
         if self.controller is None or self.controller.is_running:
             return
-        doc, obj, frame = self.document, self.current_object, self.current_frame
-        state = doc.state(obj, frame)
-        first = frame if state is not None and state.is_keyframe else doc.previous_keyframe(obj, frame)
-        last = doc.next_keyframe(obj, first) if first is not None else None
-        if first is None or last is None or last - first < 2:
-            self.statusBar().showMessage("Fill needs a keyframe before (or on) this frame and one after it, "
-                                         "with frames between them.", 6000)
-            return
-        if any(s.flagged for _, s in doc.states(obj, first, last)):
-            self.statusBar().showMessage(f"Frames {first}–{last} have occluded or out-of-view flags: fill "
-                                         f"tracks only across visible spans.", 6000)
-            return
-        self._fill = {"object": obj, "first": first, "last": last, "forward": None}
-        self._start_fill_run(first, 1)
-
-    def _start_fill_run(self, start: int, direction: int) -> None:
-        f = self._fill
         s = self.settings
         options = RunOptions(tracker=s.tracker_choice(), replace_policy=ReplacePolicy.UNTIL_KEYFRAME)
         try:
-            spec = self.controller.plan(f["object"], start, direction, f["last"] - f["first"] - 1, options)
+            first, last = FillRun.around(self.document, self.current_object, self.current_frame)
+            fill = FillRun(self.controller, self.document, self.undo_stack, self.current_object, first, last,
+                           options, s.low_score, self)
+            fill.finished.connect(self._fill_finished)
+            self._fill = fill
+            fill.start()
         except ValueError as exc:
             self._fill = None
             self.statusBar().showMessage(str(exc), 6000)
             return
-        self.controller.start(spec, options.replace_policy, collect=True)
         self._follow_suspended = False
-        way = "forward" if direction > 0 else "backward"
-        self.statusBar().showMessage(f"Fill {f['first']}–{f['last']}: tracking {way}…")
+        self.statusBar().showMessage(f"Filling frames {first}–{last}: tracking forward, then backward…")
 
-    def _continue_fill(self, reason: str) -> None:
-        """A fill run ended: start the backward one, or merge both into the document as one undo step."""
-        f = self._fill
-        if reason in (STOPPED, FAILED):
-            self._fill = None
-            self.statusBar().showMessage("Fill stopped: nothing was changed.", 6000)
-            return
-        if f["forward"] is None:
-            f["forward"] = dict(self.controller.last_collected)
-            self._start_fill_run(f["last"], -1)
-            return
+    def _fill_finished(self, message: str) -> None:
         self._fill = None
-        doc, obj = self.document, f["object"]
-        decisions = merge_bidirectional(f["first"], f["last"], doc.box(obj, f["first"]), doc.box(obj, f["last"]),
-                                        f["forward"], dict(self.controller.last_collected), self.settings.low_score)
-        collector = SnapshotCollector()
-        with doc.batch():
-            kept = [(d.frame, d.result) for d in decisions if d.result is not None]
-            collector.add(doc.apply_tracked(obj, kept, ReplacePolicy.UNTIL_KEYFRAME, start=f["first"]))
-            for d in decisions:
-                if d.result is None:
-                    collector.add(doc.set_box(obj, d.frame, d.box, Source.INTERPOLATED))
-        if len(collector):
-            self.undo_stack.push(SnapshotCommand(doc, f"Fill frames {f['first']}–{f['last']} both ways",
-                                                 collector.snapshot()))
-        counts = {kind: sum(d.kind == kind for d in decisions) for kind in ("forward", "backward", "interpolated")}
-        self.statusBar().showMessage(f"Filled frames {f['first']}–{f['last']}: {counts['forward']} from the forward "
-                                     f"run, {counts['backward']} from the backward run, {counts['interpolated']} "
-                                     f"interpolated where both were weak.", 15000)
+        self.statusBar().showMessage(message, 15000)
+        self._update_enabled()
 
     def _on_results_applied(self, frame: int, result: TrackResult, image) -> None:
         """Newest result of a batch (at most ~25 a second): remember its evidence, and follow it if asked."""
@@ -763,9 +724,7 @@ class MainWindow(QMainWindow):
         self._autosave_now()
         self.fps_label.setText(f"{fps:.1f} frames/s" if fps > 0 else "")
         if self._fill is not None:
-            self._continue_fill(reason)
-            self._update_enabled()
-            return
+            return  # the fill's own slot goes on with its next run or its merge
         if self._resume is not None and self._resume[0] is not None and reason != FAILED:
             self._resume_tracking()
             return
@@ -829,13 +788,13 @@ class MainWindow(QMainWindow):
                 continue
             box = self.model.visible_box(obj.id, frame)
             if box is not None:
-                others.append((box, _state_color(doc.state(obj.id, frame)), obj.label))
+                others.append((box, state_color(doc.state(obj.id, frame)), obj.label))
         self.frame_view.set_other_boxes(others)
         state = doc.state(self.current_object, frame)
         label = doc.object(self.current_object).label
         if not self._editing_box:
             if state is not None and state.box is not None and not state.flagged:
-                self.frame_view.set_box(state.box, _state_color(state), _box_caption(label, state))
+                self.frame_view.set_box(state.box, state_color(state), box_caption(label, state))
             else:
                 self.frame_view.set_box(None)
         has_box = state is not None and state.box is not None and not state.flagged
@@ -850,7 +809,7 @@ class MainWindow(QMainWindow):
             self.frame_view.set_hint(f"Drag on the frame to draw the box of {label}")
         else:
             self.frame_view.set_hint("")
-        self.frame_label.setText(_frame_caption(frame, self._num_frames(), label, state))
+        self.frame_label.setText(frame_caption(frame, self._num_frames(), label, state))
         self._update_evidence()
 
     def _update_evidence(self) -> None:
@@ -1085,43 +1044,3 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self._close_video()
         super().closeEvent(event)
-
-
-def _state_color(state) -> str:
-    if state is None or state.source is None:
-        return palette.MANUAL_COLOR
-    if state.source is Source.MANUAL:
-        return palette.MANUAL_COLOR
-    if state.source is Source.INTERPOLATED:
-        return palette.INTERPOLATED_COLOR
-    try:
-        return palette.STATUS_COLORS[Status(state.status)]
-    except ValueError:
-        return palette.STATUS_COLORS[Status.NORMAL]
-
-
-def _box_caption(label: str, state) -> str:
-    if state.source is Source.TRACKED and state.score is not None:
-        return f"{label} · {state.score:.2f}"
-    return label
-
-
-def _frame_caption(frame: int, num_frames: int, label: str, state) -> str:
-    text = f"Frame {frame} / {num_frames - 1} · {label}: "
-    if state is None:
-        return text + "no box"
-    parts = []
-    if state.source is not None:
-        parts.append(state.source.value if state.source is not Source.MANUAL else "keyframe")
-    if state.status and state.source is Source.TRACKED:
-        parts.append(state.status.replace("_", " "))
-    if state.score is not None:
-        parts.append(f"score {state.score:.2f}")
-    if state.iou is not None:
-        parts.append(f"IoU {state.iou:.2f}")
-    if state.occluded:
-        parts.append("occluded")
-    if state.out_of_view:
-        parts.append("out of view")
-    return text + (", ".join(parts) or "no box")
-
