@@ -8,6 +8,7 @@ a ROI with eight handles: moving or resizing it is a correction, reported once w
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -29,6 +30,17 @@ def overlay_lookup_table() -> np.ndarray:
     lut = pg.colormap.get(CONFIDENCE_COLORMAP).getLookupTable(nPts=256, alpha=True)
     lut[:, 3] = (np.clip(np.linspace(-0.15, 1.0, 256), 0, 1) ** 0.8 * 190).astype(np.uint8)
     return lut
+
+
+def smooth_for_display(scores: np.ndarray, side: int = 192) -> np.ndarray:
+    """A coarse score map resized bilinearly for the overlay: stretched over a search region of hundreds of
+    pixels, an 18x18 (or stored 64x64) map would show as blocks, which reads as structure that is not there."""
+    scores = np.asarray(scores, dtype=np.float32)
+    h, w = scores.shape
+    if max(h, w) >= side:
+        return scores
+    scale = side / max(h, w)
+    return cv2.resize(scores, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR)
 
 
 def score_peak(score_map: np.ndarray, rect: Box) -> tuple[float, float]:
@@ -235,8 +247,7 @@ class FrameView(pg.GraphicsView):
             return
         rect = result.score_map_rect
         if self.show_confidence:
-            self.confidence_item.setImage(np.asarray(result.score_map, dtype=np.float32), autoLevels=False,
-                                          levels=(0.0, 1.0))
+            self.confidence_item.setImage(smooth_for_display(result.score_map), autoLevels=False, levels=(0.0, 1.0))
             self.confidence_item.setRect(QRectF(rect.x, rect.y, rect.w, rect.h))
             self.confidence_item.show()
         else:
