@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from tracker_core.errors import CommandError
+from tracker_core.trackers import TRACKER_NAMES
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -19,7 +20,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--model", help="model file (default: the embedded default model)")
     parser.add_argument("--preset", choices=("default", "multiscale", "fast"), help="tracker preset")
     parser.add_argument("--device", help="auto (CUDA when available), cpu, cuda or cuda:N")
-    parser.add_argument("--tracker", choices=("atom", "atom-multiscale", "atom-fast", "csrt", "kcf", "mil"),
+    parser.add_argument("--tracker", choices=TRACKER_NAMES,
                         help="tracker to use (classic OpenCV trackers are fast but show no evidence)")
     parser.set_defaults(func=run)
     return parser

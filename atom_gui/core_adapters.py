@@ -15,7 +15,14 @@ from tracker_core.boxes import Box
 from tracker_core.result import TrackResult
 
 CLASSIC_TRACKERS = ("csrt", "kcf", "mil")
+# The ATOM variants the settings offer; the correction policy is a setting of its own, so the factory's
+# atom-update / atom-reinit names are not listed (is_atom_tracker still knows them).
 ATOM_TRACKERS = ("atom", "atom-multiscale", "atom-fast")
+
+
+def is_atom_tracker(name: str) -> bool:
+    """ATOM variants take a model, a preset and a device; the classic trackers take none of them."""
+    return name.startswith("atom")
 
 
 class VideoSourceLike(Protocol):
@@ -71,7 +78,7 @@ def make_tracker(name: str, model_path: str | None = None, preset: str | None = 
     """
     from tracker_core.trackers import make_tracker as core_make_tracker
 
-    if name in ATOM_TRACKERS:
+    if is_atom_tracker(name):
         reserve_a_core_for_the_window()
     return core_make_tracker(name, model_path=model_path, preset=preset, device=device,
                              correction_policy=correction_policy)

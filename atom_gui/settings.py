@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from tracker_core.annotation import DEFAULT_MIN_IOU, DEFAULT_MIN_SCORE, ReplacePolicy
 
-from .core_adapters import ATOM_TRACKERS, CLASSIC_TRACKERS
+from .core_adapters import ATOM_TRACKERS, CLASSIC_TRACKERS, is_atom_tracker
 from .tracking_worker import TrackerChoice
 
 PRESETS = ("default", "multiscale", "fast")
@@ -57,7 +57,7 @@ class AppSettings:
     track_frames: int = 50  # "track N frames"
 
     def tracker_choice(self) -> TrackerChoice:
-        is_atom = self.tracker in ATOM_TRACKERS
+        is_atom = is_atom_tracker(self.tracker)
         return TrackerChoice(name=self.tracker, model_path=(self.model_path or None) if is_atom else None,
                              preset=self.preset if is_atom and self.tracker == "atom" else None,
                              device=self.device, correction_policy=self.correction_policy or None)
@@ -192,7 +192,7 @@ class SettingsDialog(QDialog):
             step_frames=self.step_frames.value(), track_frames=self.track_frames.value())
 
     def _update_enabled(self) -> None:
-        is_atom = self.tracker.currentData() in ATOM_TRACKERS
+        is_atom = is_atom_tracker(self.tracker.currentData() or "")
         for widget in (self.model_path, self.preset, self.device):
             widget.setEnabled(is_atom)
         self.preset.setEnabled(self.tracker.currentData() == "atom")
