@@ -27,6 +27,13 @@ class Box:
     w: float
     h: float
 
+    def __post_init__(self) -> None:
+        # Always plain Python floats: numpy or torch scalars would leak into JSON writers and comparisons.
+        for name in ("x", "y", "w", "h"):
+            v = getattr(self, name)
+            if type(v) is not float:
+                object.__setattr__(self, name, float(v))
+
     @classmethod
     def from_seq(cls, values: Sequence[float]) -> Box:
         if len(values) != 4:

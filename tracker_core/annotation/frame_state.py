@@ -79,7 +79,8 @@ class FrameState:
 
 def as_box(value: Box | Sequence[float]) -> Box:
     """A Box from a Box or any 4-sequence; raises ValueError unless finite with positive width and height."""
-    box = value if isinstance(value, Box) else Box.from_seq(value)
+    # Always rebuild: a Box may hold numpy scalars (np.int64 is not JSON-serialisable), Box.from_seq makes floats.
+    box = Box.from_seq(tuple(value))
     if not box.is_valid():
         raise ValueError(f"a box needs finite values and a positive width and height, got {box.as_tuple()}")
     return box
