@@ -86,13 +86,17 @@ def prroi_pool2d_batched(features: torch.Tensor, boxes: torch.Tensor, pooled_hei
     wx, bin_w = _bin_weights(x1, x2, pooled_width, width)  # (N, P, PW, W), (N, P)
     wy, bin_h = _bin_weights(y1, y2, pooled_height, height)  # (N, P, PH, H), (N, P)
 
-    # Contract the longer pooled axis last so the intermediate tensor is the smaller one.
-    if pooled_width <= pooled_height:
-        tmp = torch.einsum("ncij,npbj->npcib", features, wx)  # (N, P, C, H, PW)
-        integral = torch.einsum("npai,npcib->npcab", wy, tmp)
-    else:
-        tmp = torch.einsum("npai,ncij->npcaj", wy, features)  # (N, P, C, PH, W)
-        integral = torch.einsum("npcaj,npbj->npcab", tmp, wx)
+    # Two plain matrix products (einsum's broadcasting over P copied the feature map once per box), laid out so
+    # that every intermediate reshape is a view and only the small output is permuted:
+    # 1) every box's column bins against every (channel, row): (P*PW, W) @ (W, C*H), per image;
+    # 2) every box's row bins: (PW*C, H) @ (H, PH), batched over the N*P boxes.
+    n, c = features.shape[:2]
+    p = boxes.shape[1]
+    feats_t = features.permute(0, 3, 1, 2).reshape(n, width, c * height)  # (N, W, C*H)
+    cols = torch.matmul(wx.reshape(n, p * pooled_width, width), feats_t)  # (N, P*PW, C*H)
+    cols = cols.reshape(n * p, pooled_width * c, height)
+    integral = torch.bmm(cols, wy.reshape(n * p, pooled_height, height).transpose(1, 2))  # (N*P, PW*C, PH)
+    integral = integral.reshape(n, p, pooled_width, c, pooled_height).permute(0, 1, 3, 4, 2)  # (N, P, C, PH, PW)
 
     area = bin_w * bin_h
     valid = area > 0
