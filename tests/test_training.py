@@ -327,6 +327,14 @@ def test_resume_continues_bit_identically(tmp_path):
     assert (tmp_path / "b" / "loss.png").stat().st_size > 1000
     metrics = evaluate(resumed.iounet, val)
     assert metrics["pairs"] == len(val) and -1 <= metrics["pearson"] <= 1
+    best = min(straight.history, key=lambda r: r["val_loss"])["epoch"]
+    assert straight.best["epoch"] == resumed.best["epoch"] == best
+    other = Trainer(AtomIoUNet(**TINY_WIDTHS), PoolData(pool, 8, 4), TrainConfig(**{**config.__dict__,
+                    "best_by": "val_pearson"}), tmp_path / "b", val_pool=val, progress=False, log=lambda m: None)
+    with pytest.raises(ValueError, match="best epoch by val_loss"):
+        other.resume()  # only the best epoch's weights are kept: the criterion cannot change mid-run
+    other.fit()
+    assert other.best["epoch"] == max(other.history, key=lambda r: r["val_pearson"])["epoch"]
 
 
 def test_shard_indices_split_an_epoch_like_a_distributed_sampler():

@@ -65,6 +65,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "apart, plus synthetic scenes")
     p.add_argument("--val-sequences", metavar="PATTERNS", help="validation sequences (also excluded from training)")
     p.add_argument("--val-pairs", type=int, default=256, help="validation pairs (fixed proposals; default 256)")
+    p.add_argument("--best-by", choices=("val_loss", "val_pearson"), default="val_loss",
+                   help="the epoch exported: lowest validation loss (default) or highest Pearson correlation of "
+                        "predicted and true IoU (ignores a constant calibration offset)")
     p.add_argument("--pool-pairs", type=int, default=0,
                    help="cache the backbone features of this many pairs once and train every epoch on them with "
                         "fresh proposals (fast on a CPU); 0 (default) draws fresh pairs every epoch")
@@ -178,6 +181,8 @@ def command_line(args) -> str:
     for v in args.val:
         parts += ["--val", v]
     parts += ["--val-pairs", str(args.val_pairs)]
+    if args.best_by != "val_loss":
+        parts += ["--best-by", args.best_by]
     if args.pool_pairs:
         parts += ["--pool-pairs", str(args.pool_pairs), "--tests-per-ref", str(args.tests_per_ref)]
     else:
@@ -279,10 +284,13 @@ def run(args) -> int:
 
     iounet = AtomIoUNet(input_dim=backbone.out_channels, **widths)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=args.lr, lr_step=args.lr_step,
-                         lr_gamma=args.lr_gamma, seed=args.seed)
+                         lr_gamma=args.lr_gamma, seed=args.seed, best_by=args.best_by)
     trainer = Trainer(iounet, data, config, out, ctx, val_pool, progress=progress, log=log)
-    if args.resume and trainer.resume():
-        log(f"resumed after epoch {trainer.epoch}")
+    try:
+        if args.resume and trainer.resume():
+            log(f"resumed after epoch {trainer.epoch}")
+    except ValueError as exc:
+        raise CommandError(f"{exc} (resume with the same --best-by)") from None
     t0 = time.time()
     try:
         best = trainer.fit()
@@ -304,6 +312,7 @@ def run(args) -> int:
         "pairs_seen": sum(r["pairs"] for r in history),
         "epochs": len(history),
         "best_epoch": best["epoch"],
+        "best_epoch_chosen_by": args.best_by if val_pool is not None else "train_loss",
         "final_train_loss": history[-1]["train_loss"],
         "best_epoch_train_loss": best_rec["train_loss"],
         "validation_loss": best_rec.get("val_loss"),

@@ -46,6 +46,9 @@ class TrainConfig:
     num_proposals: int = 16
     sigma_factors: tuple[float, ...] = SIGMA_FACTORS
     min_iou: float = 0.1
+    # What makes an epoch the best: "val_loss" (lowest), or "val_pearson" (highest agreement of predicted and true
+    # IoU, insensitive to a constant calibration offset); without validation, the lowest training loss.
+    best_by: str = "val_loss"
 
 
 def seeded_generator(*keys: int) -> torch.Generator:
@@ -205,6 +208,10 @@ class Trainer:
         if not path.is_file():
             return False
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        chosen_by = ckpt.get("config", {}).get("best_by", "val_loss")
+        if chosen_by != self.config.best_by:
+            # Only the best epoch's weights are kept, so the choice cannot change afterwards.
+            raise ValueError(f"{path}: this run picks its best epoch by {chosen_by}, not {self.config.best_by}")
         self.iounet.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -268,7 +275,9 @@ class Trainer:
                 val = evaluate(self.iounet, self.val_pool, c.batch_size, self.ctx.device)
                 record.update(val_loss=val["loss"], val_pearson=val["pearson"], val_mae_iou=val["mae_iou"])
             record["seconds"] = round(time.time() - t0, 1)
-            metric = record.get("val_loss", record["train_loss"])
+            # Lower is better; the Pearson correlation is negated.
+            metric = (-record["val_pearson"] if c.best_by == "val_pearson" and "val_pearson" in record
+                      else record.get("val_loss", record["train_loss"]))
             self.history.append(record)
             self.epoch = epoch
             if self.best is None or (math.isfinite(metric) and metric < self.best["metric"]):
