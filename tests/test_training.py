@@ -412,3 +412,10 @@ def test_atom_train_end_to_end_exports_a_loadable_model(tmp_path):
     assert (out / "MODEL_CARD.md").read_text().startswith("# Model card")
     assert json.loads((out / "model.json").read_text())["backbone_weights"] == "packaged"
     assert main(args) == 2  # a second run into the same folder needs --resume
+    # Fresh pairs every epoch (the default mode), without validation: the best epoch is the lowest training loss.
+    online = ["train", "--data", f"synthetic:{images}", "--pairs-per-epoch", "2", "--epochs", "1", "--batch", "2",
+              "--val-pairs", "0", "--iounet-widths", "pred_input=8,8", "pred_inter=8,8", "ref=8,8", "test=8,8",
+              "--out", str(tmp_path / "online"), "--no-progress", "--device", "cpu"]
+    assert main(online) == 0
+    card = load_model(tmp_path / "online" / "model.json").info["model_card"]
+    assert card["best_epoch_chosen_by"] == "train_loss" and card["pairs_seen"] == 2
