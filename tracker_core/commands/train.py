@@ -145,6 +145,17 @@ def build_sources(args):
     return train, val, notes
 
 
+def _canonical_spec(text: str, weight: bool = True) -> str:
+    """A source spec with absolute paths, so a pool built from ``../data`` is recognised from ``/abs/data``."""
+    from ..training.sources import parse_source_spec
+
+    spec = parse_source_spec(text)
+    parts = spec.path.split(",") if spec.kind == "synthetic" else [spec.path]
+    path = ",".join(p.strip() if p.strip().lower() == "builtin" else str(Path(p.strip()).expanduser().resolve())
+                    for p in parts)
+    return f"{spec.kind}:{path}:{spec.weight:g}" if weight else f"{spec.kind}:{path}"
+
+
 def _load_backbone(args):
     from ..backbones import build_backbone
 
@@ -247,7 +258,7 @@ def run(args) -> int:
     backbone = _load_backbone(args).to(ctx.device)
     processor = PairProcessor(ProcessingConfig())
     sampler = GroupSampler(train_sources)
-    manifest = {"data": list(args.data), "sequences": args.sequences, "exclude": args.exclude,
+    manifest = {"data": [_canonical_spec(d) for d in args.data], "sequences": args.sequences, "exclude": args.exclude,
                 "val_sequences": args.val_sequences, "backbone": args.backbone,
                 "backbone_weights": str(args.backbone_weights or "packaged"),
                 "processing": json.loads(json.dumps(processor.config.__dict__))}
@@ -258,8 +269,8 @@ def run(args) -> int:
         k = args.tests_per_ref if args.pool_pairs else 1
         val_set = GroupDataset(GroupSampler(val_sources), processor, math.ceil(args.val_pairs / k), args.seed,
                                VAL_STREAM, k)
-        val_pool = _pool(out / "pool" / "val", val_set, backbone, dict(manifest, val=list(args.val)),
-                         args.workers, progress, "validation")
+        val_manifest = dict(manifest, val=[_canonical_spec(v, False) for v in args.val])
+        val_pool = _pool(out / "pool" / "val", val_set, backbone, val_manifest, args.workers, progress, "validation")
         val_pool.proposals, val_pool.proposal_iou = draw_proposals(
             val_pool.test_boxes, 16, processor.config.sigma_factors, processor.config.min_iou,
             seeded_generator(args.seed, VAL_STREAM))
