@@ -30,20 +30,26 @@ def _title(text: str) -> QLabel:
     return label
 
 
+def _image_plot() -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem]:
+    """A dark, fixed (no mouse), aspect-locked plot with image rows going down, for the evidence images."""
+    widget = pg.GraphicsLayoutWidget()
+    widget.setBackground("#15181c")
+    plot = widget.addPlot()
+    plot.invertY(True)
+    plot.setAspectLocked(True)
+    plot.hideAxis("left")
+    plot.hideAxis("bottom")
+    plot.setMouseEnabled(False, False)
+    return widget, plot
+
+
 class ConfidencePanel(QWidget):
     """The classifier's score map with a colour bar, the peak (+) and any distractor (x) marked."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.caption = _title("Confidence map")
-        self.plot_widget = pg.GraphicsLayoutWidget()
-        self.plot_widget.setBackground("#15181c")
-        self.plot = self.plot_widget.addPlot()
-        self.plot.invertY(True)
-        self.plot.setAspectLocked(True)
-        self.plot.hideAxis("left")
-        self.plot.hideAxis("bottom")
-        self.plot.setMouseEnabled(False, False)
+        self.plot_widget, self.plot = _image_plot()
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
         self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get(CONFIDENCE_COLORMAP),
@@ -100,14 +106,7 @@ class IoUPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.caption = _title("IoU proposals")
-        self.plot_widget = pg.GraphicsLayoutWidget()
-        self.plot_widget.setBackground("#15181c")
-        self.plot = self.plot_widget.addPlot()
-        self.plot.invertY(True)
-        self.plot.setAspectLocked(True)
-        self.plot.hideAxis("left")
-        self.plot.hideAxis("bottom")
-        self.plot.setMouseEnabled(False, False)
+        self.plot_widget, self.plot = _image_plot()
         self.crop = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.crop)
         self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=IOU_COLORMAP, interactive=False, width=12,

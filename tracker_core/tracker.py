@@ -190,13 +190,7 @@ class AtomTracker:
         scales = cfg.localization.scale_factors
         with timer("backbone"), torch.no_grad():
             patches, tfs = self._crops(image, scales)
-            if patches.shape[0] == 1 or self.device.type == "cuda":
-                f8, f16 = self.backbone(patches)
-            else:
-                # On CPU the one-crop graph runs several crops faster one by one than as a batch (measured with
-                # `atom bench speed`: 5 crops in 200 ms batched against about 24 ms each).
-                feats = [self.backbone(patches[i:i + 1]) for i in range(patches.shape[0])]
-                f8, f16 = torch.cat([f[0] for f in feats]), torch.cat([f[1] for f in feats])
+            f8, f16 = self.backbone(patches)
         with timer("localisation"), torch.no_grad():
             test_x = self.classifier.project(normalize_features(f16, cfg.classifier.normalize_power))
             raw = self.classifier.scores(test_x)  # (S, 1, 18, 18)
