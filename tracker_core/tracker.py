@@ -29,6 +29,7 @@ from .config import TrackerConfig, preset
 from .crops import CropTransform, image_to_tensor, sample_patch, search_side
 from .fourier import fourier_upsample
 from .model_io import AtomModel
+from .refinement import jittered_boxes, optimize_boxes, select_box
 from .result import Status, TrackResult
 
 log = logging.getLogger(__name__)
@@ -295,37 +296,18 @@ class AtomTracker:
         """
         rc = self.config.refinement
         init = torch.tensor(tf.box_to_crop(self.box).as_tuple(), dtype=torch.float32)
-        sq = float(init[2:].prod().sqrt())
-        jitter = torch.tensor([rc.box_jitter_pos] * 2 + [rc.box_jitter_sz] * 2) * sq
-        rand = (torch.rand(rc.num_init_random_boxes, 4, generator=self.generator) - 0.5) * jitter
-        sz = (init[2:] + rand[:, 2:]).clamp(min=float(init[2:].min()) / 3)
-        ctr = init[:2] + init[2:] / 2 + rand[:, :2]
-        boxes = torch.cat([init.unsqueeze(0), torch.cat([ctr - sz / 2, sz], 1)]).to(self.device).unsqueeze(0)
-        step = rc.step_length
-        for _ in range(rc.iterations):
-            b = boxes.detach().requires_grad_(True)
-            out = self.iounet.predict_iou(self.modulation, iou_feat, b)
-            (grad,) = torch.autograd.grad(out.sum(), b)
-            # Size-scaled step: the gradient w.r.t. xywh is multiplied by (w, h, w, h).
-            boxes = (b + step * grad * b[..., 2:].repeat(1, 1, 2)).detach()
-            step *= rc.step_decay
-        with torch.no_grad():
-            # Score the final boxes (the reference returns the scores from before the last step).
-            ious = self.iounet.predict_iou(self.modulation, iou_feat, boxes)[0]
-        boxes = boxes[0]
-        boxes[:, 2:] = boxes[:, 2:].clamp(min=1.0)
-        aspect = boxes[:, 2] / boxes[:, 3]
-        keep = (aspect < rc.maximal_aspect_ratio) & (aspect > 1.0 / rc.maximal_aspect_ratio)
-        if not bool(keep.any()):
+        boxes = jittered_boxes(init, rc.num_init_random_boxes, rc.box_jitter_pos, rc.box_jitter_sz, self.generator)
+        boxes, ious = optimize_boxes(self.iounet, self.modulation, iou_feat, boxes.to(self.device).unsqueeze(0),
+                                     rc.iterations, rc.step_length, rc.step_decay)
+        boxes, ious = boxes[0].cpu(), ious[0].cpu()
+        chosen = select_box(boxes, ious, rc.top_k, rc.maximal_aspect_ratio)
+        if chosen is None:
             return None
-        kb, ki = boxes[keep], ious[keep]
-        k = min(rc.top_k, kb.shape[0])
-        top = torch.topk(ki, k).indices
-        best = kb[top].mean(0)
-        pred_iou = float(((ki[top].mean() + 1) / 2).clamp(0, 1))
+        best, best_iou = chosen
+        pred_iou = float(((best_iou + 1) / 2).clamp(0, 1))
         img_box = tf.box_to_image(best.tolist())
-        props = tf.boxes_to_image(boxes.cpu()).numpy().astype(np.float32)
-        prop_ious = ((ious.cpu().numpy() + 1) / 2).clip(0, 1).astype(np.float32)
+        props = tf.boxes_to_image(boxes).numpy().astype(np.float32)
+        prop_ious = ((ious.numpy() + 1) / 2).clip(0, 1).astype(np.float32)
         cx, cy = img_box.center
         return (cx, cy, img_box.w, img_box.h), pred_iou, props, prop_ious
 

@@ -65,9 +65,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "apart, plus synthetic scenes")
     p.add_argument("--val-sequences", metavar="PATTERNS", help="validation sequences (also excluded from training)")
     p.add_argument("--val-pairs", type=int, default=256, help="validation pairs (fixed proposals; default 256)")
-    p.add_argument("--best-by", choices=("val_loss", "val_pearson"), default="val_loss",
-                   help="the epoch exported: lowest validation loss (default) or highest Pearson correlation of "
-                        "predicted and true IoU (ignores a constant calibration offset)")
+    p.add_argument("--best-by", choices=("val_loss", "val_pearson", "val_refined_iou"), default="val_loss",
+                   help="the epoch exported: lowest validation loss (default), highest Pearson correlation of "
+                        "predicted and true IoU (ignores a constant calibration offset), or highest IoU after the "
+                        "tracker's box refinement on validation pairs")
+    p.add_argument("--proposals", type=int, default=16,
+                   help="proposals per training pair (default 16, the reference's; more cost little in pool mode)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (AdamW; default 0)")
     p.add_argument("--pool-pairs", type=int, default=0,
                    help="cache the backbone features of this many pairs once and train every epoch on them with "
                         "fresh proposals (fast on a CPU); 0 (default) draws fresh pairs every epoch")
@@ -183,7 +187,8 @@ def command_line(args) -> str:
     if args.iounet_widths:
         parts += ["--iounet-widths", *args.iounet_widths]
     parts += ["--epochs", str(args.epochs), "--batch", str(args.batch)]
-    for flag, default in (("lr", 1e-3), ("lr_step", 15), ("lr_gamma", 0.2), ("seed", 1)):
+    for flag, default in (("lr", 1e-3), ("lr_step", 15), ("lr_gamma", 0.2), ("seed", 1), ("proposals", 16),
+                          ("weight_decay", 0.0)):
         if getattr(args, flag) != default:
             parts += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     for flag in ("sequences", "exclude", "val_sequences"):
@@ -295,7 +300,8 @@ def run(args) -> int:
 
     iounet = AtomIoUNet(input_dim=backbone.out_channels, **widths)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=args.lr, lr_step=args.lr_step,
-                         lr_gamma=args.lr_gamma, seed=args.seed, best_by=args.best_by)
+                         lr_gamma=args.lr_gamma, seed=args.seed, best_by=args.best_by, num_proposals=args.proposals,
+                         weight_decay=args.weight_decay)
     trainer = Trainer(iounet, data, config, out, ctx, val_pool, progress=progress, log=log)
     try:
         if args.resume and trainer.resume():
@@ -328,13 +334,18 @@ def run(args) -> int:
         "best_epoch_train_loss": best_rec["train_loss"],
         "validation_loss": best_rec.get("val_loss"),
         "validation_pearson_iou": best_rec.get("val_pearson"),
+        "validation_refined_iou": best_rec.get("val_refined_iou"),
+        "validation_refine_start_iou": best_rec.get("val_start_iou"),
+        "validation_refined_from_truth_iou": best_rec.get("val_refined_from_truth_iou"),
         "validation_pairs": len(val_pool) if val_pool is not None else 0,
-        "optimiser": f"Adam lr {args.lr:g} on the IoU-Net only (backbone frozen), StepLR {args.lr_step}/"
-                     f"{args.lr_gamma:g}, batch {args.batch} x {ctx.world_size} process(es), 16 proposals per pair, "
-                     "MSE on 2 IoU - 1",
+        "optimiser": f"{'AdamW' if args.weight_decay else 'Adam'} lr {args.lr:g}"
+                     f"{f' weight decay {args.weight_decay:g}' if args.weight_decay else ''} on the IoU-Net only "
+                     f"(backbone frozen), StepLR {args.lr_step}/{args.lr_gamma:g}, batch {args.batch} x "
+                     f"{ctx.world_size} process(es), {args.proposals} proposals per pair, MSE on 2 IoU - 1",
         "trained": datetime.date.today().isoformat(),
         "torch": torch.__version__,
-        "history": [{k: r.get(k) for k in ("epoch", "lr", "train_loss", "val_loss", "val_pearson", "seconds")}
+        "history": [{k: r.get(k) for k in ("epoch", "lr", "train_loss", "val_loss", "val_pearson", "val_refined_iou",
+                                            "seconds")}
                     for r in history],
         "notes": notes,
         "reproduce": command_line(args),
