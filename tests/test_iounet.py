@@ -287,3 +287,33 @@ def test_custom_widths_for_a_small_backbone():
 def test_bad_widths_raise():
     with pytest.raises(ValueError):
         AtomIoUNet(input_dim=(128,))
+
+
+def test_box_offset_pools_where_the_backbone_cells_are():
+    """A net with box_offset (o, o) sees boxes exactly as the plain net sees the same boxes moved by -o."""
+    gen = torch.Generator().manual_seed(11)
+    dims = {"input_dim": (40, 112), "pred_input_dim": (16, 16), "pred_inter_dim": (16, 16), "ref_dim": (16, 16),
+            "test_dim": (16, 16)}
+    plain = AtomIoUNet(**dims).eval()
+    shifted = AtomIoUNet(**dims, box_offset=(8, 8)).eval()
+    shifted.load_state_dict(plain.state_dict())
+    assert "box_offset" not in plain.config and shifted.config["box_offset"] == (8, 8)
+    ref, test = features(gen, 2, 288, dims=(40, 112)), features(gen, 2, 288, dims=(40, 112))
+    ref_boxes, proposals = random_boxes(gen, (2,), 288), random_boxes(gen, (2, 5), 288)
+    move = torch.tensor([8.0, 8.0, 0.0, 0.0])
+    with torch.no_grad():
+        a = shifted(ref, test, ref_boxes, proposals)
+        b = plain(ref, test, ref_boxes - move, proposals - move)
+        c = plain(ref, test, ref_boxes, proposals)
+    assert torch.allclose(a, b, atol=1e-5)
+    assert not torch.allclose(a, c, atol=1e-3)
+    # Different offsets per level: each level is shifted by its own amount.
+    two = AtomIoUNet(**dims, box_offset=(7, 15)).eval()
+    assert AtomIoUNet(**two.config).box_offset == (7, 15)
+
+
+def test_lite0_cells_need_the_offset_the_trainer_gives_them():
+    from tracker_core.backbones import build_backbone
+
+    net = build_backbone("efficientnet_lite0", pretrained=False)
+    assert tuple(int(round(c - 0.5)) for c in net.cell_centre) == (7, 15)

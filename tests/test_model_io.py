@@ -488,3 +488,22 @@ def test_detect_kind(tmp_path):
     assert model_io.detect_kind(p) == "torch-legacy"
     p.write_bytes(b'\xef\xbb\xbf  {"format": 1}')
     assert model_io.detect_kind(p) == "json"
+
+
+def test_lite0_iounet_with_box_offset_round_trips(tmp_path):
+    dims = {"input_dim": (40, 112), "pred_input_dim": (8, 8), "pred_inter_dim": (8, 8), "ref_dim": (8, 8),
+            "test_dim": (8, 8)}
+    model = AtomModel(build_backbone("efficientnet_lite0", pretrained=True), AtomIoUNet(**dims, box_offset=(7, 15)),
+                      {})
+    path = save_model(model, tmp_path / "offset")
+    assert json.loads(path.read_text())["iounet"]["box_offset"] == [7, 15]
+    loaded = load_model(path)
+    assert loaded.iounet.box_offset == (7, 15)
+    for a, b in zip(model.iounet.state_dict().values(), loaded.iounet.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    # A negative offset is a broken file, said so.
+    desc = json.loads(path.read_text())
+    desc["iounet"]["box_offset"] = [-1, 15]
+    path.write_text(json.dumps(desc))
+    with pytest.raises(model_io.ModelFileError, match="box_offset must be two non-negative integers"):
+        load_model(path)

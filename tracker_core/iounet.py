@@ -78,6 +78,12 @@ class AtomIoUNet(nn.Module):
         pred_inter_dim: widths of the fully connected layers ``fc3_rt`` and ``fc4_rt``.
         ref_dim: (output of ``conv3_1r``, output of ``fc3_1r`` and ``conv4_1r``) in the reference branch.
         test_dim: (output of ``conv3_1t``, output of ``conv4_1t``) in the test branch.
+        box_offset: (o8, o16) pixels subtracted from box coordinates before pooling each level, so that box
+            pixel ``x`` pools feature coordinate ``(x - o) * scale``.  Precise RoI pooling places feature cell
+            ``j`` at pixel ``j / scale``, which is where ResNet-18's cells sit (offset 0, the reference).
+            EfficientNet-Lite0's TF "SAME" padding centres its cells 7 px (stride 8) and 15 px (stride 16)
+            further right and down (``Backbone.cell_centre - 0.5``); without the offset every pooled region
+            would look at image content shifted by a quarter of a typical target.
 
     The defaults reproduce the reference network (about 5.60M parameters). ``config`` holds the constructor
     arguments, so ``AtomIoUNet(**net.config)`` rebuilds the same architecture.
@@ -90,15 +96,20 @@ class AtomIoUNet(nn.Module):
 
     def __init__(self, input_dim: Sequence[int] = (128, 256), pred_input_dim: Sequence[int] = (256, 256),
                  pred_inter_dim: Sequence[int] = (256, 256), ref_dim: Sequence[int] = (128, 256),
-                 test_dim: Sequence[int] = (256, 256)):
+                 test_dim: Sequence[int] = (256, 256), box_offset: Sequence[int] = (0, 0)):
         super().__init__()
         input_dim = _pair(input_dim, "input_dim")
         pred_input_dim = _pair(pred_input_dim, "pred_input_dim")
         pred_inter_dim = _pair(pred_inter_dim, "pred_inter_dim")
         ref_dim = _pair(ref_dim, "ref_dim")
         test_dim = _pair(test_dim, "test_dim")
+        self.box_offset = tuple(int(o) for o in box_offset)
+        if len(self.box_offset) != 2:
+            raise ValueError(f"box_offset must have two entries, got {box_offset!r}")
         self.config = {"input_dim": input_dim, "pred_input_dim": pred_input_dim, "pred_inter_dim": pred_inter_dim,
                        "ref_dim": ref_dim, "test_dim": test_dim}
+        if any(self.box_offset):  # absent for the reference layout, so such model files stay as they were
+            self.config["box_offset"] = self.box_offset
         p3r, p4r = self.POOL_REF
         p3t, p4t = self.POOL_TEST
 
@@ -154,18 +165,24 @@ class AtomIoUNet(nn.Module):
             (m3 (B, D0, 1, 1), m4 (B, D1, 1, 1)), non-negative (they end in BN + ReLU).
         """
         feat3, feat4 = feats
-        xyxy = xywh_to_xyxy(boxes.reshape(-1, 4).to(feat3.dtype))[:, None]  # (B, 1, 4)
+        xyxy3, xyxy4 = self._pooling_boxes(boxes.reshape(-1, 1, 4).to(feat3.dtype))  # (B, 1, 4) each
         p3, p4 = self.POOL_REF
 
         c3 = self.conv3_1r(feat3)
-        roi3 = prroi_pool2d_batched(c3, xyxy, p3, p3, self.SCALES[0])[:, 0]  # (B, R0, 3, 3)
+        roi3 = prroi_pool2d_batched(c3, xyxy3, p3, p3, self.SCALES[0])[:, 0]  # (B, R0, 3, 3)
         fc3 = self.fc3_1r(roi3)  # (B, R1, 1, 1)
 
         c4 = self.conv4_1r(feat4)
-        roi4 = prroi_pool2d_batched(c4, xyxy, p4, p4, self.SCALES[1])[:, 0]  # (B, R1, 1, 1)
+        roi4 = prroi_pool2d_batched(c4, xyxy4, p4, p4, self.SCALES[1])[:, 0]  # (B, R1, 1, 1)
 
         fc34 = torch.cat((fc3, roi4), dim=1)  # (B, 2*R1, 1, 1)
         return self.fc34_3r(fc34), self.fc34_4r(fc34)
+
+    def _pooling_boxes(self, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(..., 4) xywh crop pixels -> the x1y1x2y2 boxes pooled at stride 8 and at stride 16 (``box_offset``)."""
+        xyxy = xywh_to_xyxy(boxes)
+        o8, o16 = self.box_offset
+        return (xyxy - o8 if o8 else xyxy), (xyxy - o16 if o16 else xyxy)
 
     def get_iou_feat(self, feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """IoU features of test frames (computed once per frame).
@@ -200,9 +217,9 @@ class AtomIoUNet(nn.Module):
         c3 = c3 * m3.reshape(m3.shape[0], -1, 1, 1)
         c4 = c4 * m4.reshape(m4.shape[0], -1, 1, 1)
 
-        xyxy = xywh_to_xyxy(proposals.to(c3.dtype))
-        roi3 = prroi_pool2d_batched(c3, xyxy, p3, p3, self.SCALES[0])  # (N, P, D0, 5, 5)
-        roi4 = prroi_pool2d_batched(c4, xyxy, p4, p4, self.SCALES[1])  # (N, P, D1, 3, 3)
+        xyxy3, xyxy4 = self._pooling_boxes(proposals.to(c3.dtype))
+        roi3 = prroi_pool2d_batched(c3, xyxy3, p3, p3, self.SCALES[0])  # (N, P, D0, 5, 5)
+        roi4 = prroi_pool2d_batched(c4, xyxy4, p4, p4, self.SCALES[1])  # (N, P, D1, 3, 3)
         fc3 = self.fc3_rt(roi3.flatten(0, 1))  # (N*P, I0)
         fc4 = self.fc4_rt(roi4.flatten(0, 1))  # (N*P, I1)
         iou = self.iou_predictor(torch.cat((fc3, fc4), dim=1))

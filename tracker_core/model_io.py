@@ -67,7 +67,7 @@ DEFAULT_MODEL_STEM = "default"
 # Backbones whose ImageNet weights ship inside a pip dependency: a model using them unchanged need not store them.
 _PACKAGED_BACKBONES = {"efficientnet_lite0"}
 _KNOWN_BACKBONES = ("resnet18", "efficientnet_lite0")
-_IOUNET_CONFIG_KEYS = ("input_dim", "pred_input_dim", "pred_inter_dim", "ref_dim", "test_dim")
+_IOUNET_CONFIG_KEYS = ("input_dim", "pred_input_dim", "pred_inter_dim", "ref_dim", "test_dim", "box_offset")
 # A JSON description is a few kB; refusing large files keeps a mistaken multi-GB path from being read into memory.
 _MAX_JSON_BYTES = 4 * 1024 * 1024
 
@@ -819,8 +819,10 @@ def _check_description(desc: dict, source: Path) -> None:
         if not isinstance(iou, dict) or not set(iou) <= set(_IOUNET_CONFIG_KEYS):
             raise ModelFileError(f"{source}: invalid iounet configuration {iou!r}")
         for k, v in iou.items():
-            if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) and x > 0 for x in v)):
-                raise ModelFileError(f"{source}: iounet.{k} must be two positive integers, got {v!r}")
+            low = 0 if k == "box_offset" else 1
+            if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) and x >= low for x in v)):
+                kind = "non-negative" if low == 0 else "positive"
+                raise ModelFileError(f"{source}: iounet.{k} must be two {kind} integers, got {v!r}")
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -298,7 +298,9 @@ def run(args) -> int:
         pairs_text = f"{args.pairs_per_epoch} fresh pairs per epoch"
     log(f"data: {pairs_text}, {data.steps_per_epoch(ctx.world_size)} steps per epoch")
 
-    iounet = AtomIoUNet(input_dim=backbone.out_channels, **widths)
+    # Pool where the backbone's cells really are (see AtomIoUNet's box_offset).
+    box_offset = tuple(int(round(c - 0.5)) for c in backbone.cell_centre)
+    iounet = AtomIoUNet(input_dim=backbone.out_channels, box_offset=box_offset, **widths)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=args.lr, lr_step=args.lr_step,
                          lr_gamma=args.lr_gamma, seed=args.seed, best_by=args.best_by, num_proposals=args.proposals,
                          weight_decay=args.weight_decay)
