@@ -419,3 +419,24 @@ def test_atom_train_end_to_end_exports_a_loadable_model(tmp_path):
     assert main(online) == 0
     card = load_model(tmp_path / "online" / "model.json").info["model_card"]
     assert card["best_epoch_chosen_by"] == "train_loss" and card["pairs_seen"] == 2
+    # The Lite0 cells' offset is set and stored; validation measured the refinement.
+    assert model.iounet.box_offset == (7, 15)
+    assert 0 < model.info["model_card"]["validation_refined_iou"] <= 1
+
+    # Fine-tuning: --init starts from another run's best epoch (checkpoint) or from a model file.
+    first = load_model(out / "model.json").iounet
+    tuned = args[:]
+    tuned[tuned.index(str(out))] = str(tmp_path / "tuned")
+    tuned[tuned.index("--epochs") + 1] = "1"
+    tuned += ["--init", str(out / "checkpoint.pt"), "--lr", "1e-12"]
+    assert main(tuned) == 0
+    second = load_model(tmp_path / "tuned" / "model.json")
+    assert second.info["model_card"]["initialised_from"] == str(out / "checkpoint.pt")
+    # The weights barely move at lr 1e-12 (BN running statistics do move: they are not compared).
+    for a, b in zip(first.parameters(), second.iounet.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert not torch.allclose(next(AtomIoUNet(**first.config).parameters()), next(first.parameters()))
+    wrong = online[:]
+    wrong[wrong.index(str(tmp_path / "online"))] = str(tmp_path / "wrong")
+    wrong[wrong.index("pred_input=8,8")] = "pred_input=16,16"
+    assert main(wrong + ["--init", str(out / "model.json")]) == 2

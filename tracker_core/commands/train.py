@@ -56,6 +56,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", required=True, type=Path, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT from its last checkpoint")
+    p.add_argument("--init", type=Path, metavar="CHECKPOINT_OR_MODEL",
+                   help="start the IoU-Net from another run's best epoch (its checkpoint.pt) or from a model file "
+                        "of the same architecture (fine-tuning), instead of the reference's random init")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
     p.add_argument("--sequences", metavar="PATTERNS", help="train only on video sequences matching these "
                    "comma-separated shell patterns (Jogging also matches Jogging_1, Jogging_2)")
@@ -176,6 +179,29 @@ def _load_backbone(args):
     return build_backbone(args.backbone, pretrained=True)
 
 
+def _init_from(iounet, path: Path) -> None:
+    """Load the IoU-Net weights of a training checkpoint (best epoch) or of a model file into ``iounet``."""
+    import torch
+
+    from ..model_io import ModelFileError, load_model
+    from ..training.export import load_best_iounet
+
+    path = path.expanduser()
+    try:
+        if path.suffix == ".pt":
+            source, _ = load_best_iounet(path)
+        else:
+            source = load_model(path).iounet
+            if source is None:
+                raise CommandError(f"{path}: the model has no IoU-Net to start from")
+    except (OSError, KeyError, ModelFileError) as exc:
+        raise CommandError(f"--init {path}: {exc}") from None
+    if getattr(source, "config", None) != iounet.config:
+        raise CommandError(f"--init {path}: its IoU-Net is {source.config}, this run's is {iounet.config}")
+    with torch.no_grad():
+        iounet.load_state_dict(source.state_dict())
+
+
 def command_line(args) -> str:
     """The ``atom train`` command that reproduces this run."""
     parts = ["atom", "train"]
@@ -186,6 +212,8 @@ def command_line(args) -> str:
         parts += ["--backbone-weights", str(args.backbone_weights)]
     if args.iounet_widths:
         parts += ["--iounet-widths", *args.iounet_widths]
+    if args.init:
+        parts += ["--init", str(args.init)]
     parts += ["--epochs", str(args.epochs), "--batch", str(args.batch)]
     for flag, default in (("lr", 1e-3), ("lr_step", 15), ("lr_gamma", 0.2), ("seed", 1), ("proposals", 16),
                           ("weight_decay", 0.0)):
@@ -301,6 +329,9 @@ def run(args) -> int:
     # Pool where the backbone's cells really are (see AtomIoUNet's box_offset).
     box_offset = tuple(int(round(c - 0.5)) for c in backbone.cell_centre)
     iounet = AtomIoUNet(input_dim=backbone.out_channels, box_offset=box_offset, **widths)
+    if args.init and not (args.resume and (out / CHECKPOINT_NAME).is_file()):
+        _init_from(iounet, args.init)
+        log(f"IoU-Net initialised from {args.init}")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=args.lr, lr_step=args.lr_step,
                          lr_gamma=args.lr_gamma, seed=args.seed, best_by=args.best_by, num_proposals=args.proposals,
                          weight_decay=args.weight_decay)
@@ -328,6 +359,7 @@ def run(args) -> int:
         "training_data": [s.describe() for s in train_sources],
         "validation_data": [s.describe() for s in val_sources],
         "pairs": pairs_text,
+        "initialised_from": str(args.init) if args.init else None,
         "pairs_seen": sum(r["pairs"] for r in history),
         "epochs": len(history),
         "best_epoch": best["epoch"],

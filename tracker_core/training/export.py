@@ -63,7 +63,7 @@ def model_card_markdown(card: dict, title: str = "Model card") -> str:
             value = "; ".join(_fmt(v) for v in value)
         lines.append(f"| {key.replace('_', ' ')} | {_fmt(value)} |")
     if card.get("history"):
-        keys = ["epoch", "lr", "train_loss", "val_loss", "val_pearson", "seconds"]
+        keys = ["epoch", "lr", "train_loss", "val_loss", "val_pearson", "val_refined_iou", "seconds"]
         lines += ["", "## Per epoch", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         for rec in card["history"]:
             lines.append("| " + " | ".join(_fmt(rec.get(k, "")) for k in keys) + " |")
