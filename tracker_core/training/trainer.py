@@ -156,7 +156,8 @@ def refinement_quality(iounet: torch.nn.Module, pool: FeaturePool, rc: Refinemen
     Each test box is perturbed (centre by ``REFINE_START_CENTER_SD``, log size by ``REFINE_START_LOG_SIZE_SD``,
     fixed seed), refined with ``rc`` (jittered starts, gradient ascent, mean of the top k), and compared with the
     truth.  Returns {"start_iou": mean IoU of the starting boxes, "refined_iou": after refinement,
-    "refined_from_truth_iou": refining the exact box (1.0 would be perfectly stable)}.
+    "refined_from_truth_iou": refining the exact box (1.0 would be perfectly stable)}.  ``iounet`` should be in
+    eval mode (its BatchNorm statistics frozen), as in tracking; :func:`evaluate` puts it there.
     """
     generator = seeded_generator(seed)
     start_ious, refined_ious, truth_ious = [], [], []
