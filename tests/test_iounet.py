@@ -312,8 +312,9 @@ def test_box_offset_pools_where_the_backbone_cells_are():
     assert AtomIoUNet(**two.config).box_offset == (7, 15)
 
 
-def test_lite0_cells_need_the_offset_the_trainer_gives_them():
+@pytest.mark.parametrize(("name", "offset"), [("efficientnet_lite0", (7, 15)), ("resnet18", (0, 0))])
+def test_backbone_pooling_offset(name, offset):
+    """Lite0's TF-padded cells need the offset; ResNet-18's sit where the reference pools (offset 0)."""
     from tracker_core.backbones import build_backbone
 
-    net = build_backbone("efficientnet_lite0", pretrained=False)
-    assert tuple(int(round(c - 0.5)) for c in net.cell_centre) == (7, 15)
+    assert build_backbone(name, pretrained=False).pooling_offset == offset

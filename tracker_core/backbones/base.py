@@ -40,6 +40,13 @@ class Backbone(nn.Module):
     PIXEL_MEAN: tuple[float, float, float] = tuple(255.0 * m for m in IMAGENET_MEAN)
     PIXEL_STD: tuple[float, float, float] = tuple(255.0 * s for s in IMAGENET_STD)
 
+    @property
+    def pooling_offset(self) -> tuple[int, int]:
+        """``(o8, o16)`` whole pixels by which the cells sit right of / below where Precise RoI Pooling places
+        them (cell ``i`` at pixel ``s * i``, the centre of pixel ``s * i`` being ``s * i + 0.5``): the IoU-Net's
+        ``box_offset``.  (0, 0) for ResNet-18, the reference's layout; (7, 15) for TF-padded Lite0."""
+        return tuple(int(round(c - 0.5)) for c in self.cell_centre)
+
     def __init__(self) -> None:
         super().__init__()
         # Non-persistent buffers: they follow .to(device) but stay out of the state dict, so checkpoints of the

@@ -327,8 +327,7 @@ def run(args) -> int:
     log(f"data: {pairs_text}, {data.steps_per_epoch(ctx.world_size)} steps per epoch")
 
     # Pool where the backbone's cells really are (see AtomIoUNet's box_offset).
-    box_offset = tuple(int(round(c - 0.5)) for c in backbone.cell_centre)
-    iounet = AtomIoUNet(input_dim=backbone.out_channels, box_offset=box_offset, **widths)
+    iounet = AtomIoUNet(input_dim=backbone.out_channels, box_offset=backbone.pooling_offset, **widths)
     if args.init and not (args.resume and (out / CHECKPOINT_NAME).is_file()):
         _init_from(iounet, args.init)
         log(f"IoU-Net initialised from {args.init}")
