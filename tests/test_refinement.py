@@ -14,7 +14,7 @@ from tracker_core.training.trainer import refinement_quality
 
 
 class OracleIoUNet(torch.nn.Module):
-    """predict_iou = 2 IoU - 1 against a target box held in the "modulation"; features are ignored."""
+    """score = 2 IoU - 1 against a target box held in the "modulation"; features are ignored."""
 
     def get_modulation(self, feats, boxes):
         return (feats[0][:, 0, 0, :4].clone(), feats[1][:, 0, 0, :1])
@@ -22,9 +22,15 @@ class OracleIoUNet(torch.nn.Module):
     def get_iou_feat(self, feats):
         return feats
 
-    def predict_iou(self, modulation, iou_feat, boxes):
-        target = modulation[0][:, None, :].expand_as(boxes)
+    def modulate(self, modulation, iou_feat):
+        return modulation
+
+    def score_boxes(self, modulated, boxes):
+        target = modulated[0][:, None, :].expand_as(boxes)
         return 2 * iou_torch(boxes, target) - 1
+
+    def predict_iou(self, modulation, iou_feat, boxes):
+        return self.score_boxes(self.modulate(modulation, iou_feat), boxes)
 
 
 def test_jittered_boxes_keep_the_initial_box_first_and_stay_within_the_jitter():
@@ -80,6 +86,6 @@ def test_refinement_quality_reports_the_oracle_improvement():
     # A net that predicts the same for every box cannot improve anything: refinement keeps the start's quality
     # (top-k mean of jittered copies), far below the oracle's.
     flat = OracleIoUNet()
-    flat.predict_iou = lambda modulation, feat, boxes: (boxes * 0).sum(-1)
+    flat.score_boxes = lambda modulated, boxes: (boxes * 0).sum(-1)
     q_flat = refinement_quality(flat, pool, RefinementConfig(), batch_size=5)
     assert q_flat["refined_iou"] < q["refined_iou"] - 0.05

@@ -13,7 +13,10 @@ Data flow during tracking::
 
     modulation = net.get_modulation(feats_first_frame, box)   # once per sequence
     iou_feat = net.get_iou_feat(feats_frame)                   # once per frame
-    scores = net.predict_iou(modulation, iou_feat, proposals)  # every step of the box refinement
+    modulated = net.modulate(modulation, iou_feat)             # once per frame
+    scores = net.score_boxes(modulated, proposals)             # every step of the box refinement
+
+``predict_iou(modulation, iou_feat, proposals)`` is the last two in one call.
 
 All boxes are float ``(x, y, w, h)`` in crop pixels; the two spatial scales (1/8, 1/16) map them to feature cells.
 """
@@ -196,27 +199,33 @@ class AtomIoUNet(nn.Module):
         feat3, feat4 = (f.reshape(-1, *f.shape[-3:]) for f in feats)
         return self.conv3_2t(self.conv3_1t(feat3)), self.conv4_2t(self.conv4_1t(feat4))
 
-    def predict_iou(self, modulation: Sequence[torch.Tensor], iou_feat: Sequence[torch.Tensor],
-                    proposals: torch.Tensor) -> torch.Tensor:
-        """Predicted ``2 * IoU - 1`` of proposals (the only stage run during box refinement).
+    def modulate(self, modulation: Sequence[torch.Tensor], iou_feat: Sequence[torch.Tensor]
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Channel-wise modulation of the test frame's IoU features by the reference target (once per frame).
 
         Args:
             modulation: (m3 (B, D0, 1, 1), m4 (B, D1, 1, 1)) from :meth:`get_modulation`; B is N or 1.
             iou_feat: (c3 (N, D0, H8, W8), c4 (N, D1, H16, W16)) from :meth:`get_iou_feat`.
+
+        Returns:
+            ((N, D0, H8, W8), (N, D1, H16, W16)): what :meth:`score_boxes` pools.
+        """
+        (m3, m4), (c3, c4) = modulation, iou_feat
+        return c3 * m3.reshape(m3.shape[0], -1, 1, 1), c4 * m4.reshape(m4.shape[0], -1, 1, 1)
+
+    def score_boxes(self, modulated: Sequence[torch.Tensor], proposals: torch.Tensor) -> torch.Tensor:
+        """The IoU head, the only stage run during box refinement: predicted ``2 * IoU - 1`` of proposals.
+
+        Args:
+            modulated: ((N, D0, H8, W8), (N, D1, H16, W16)) from :meth:`modulate`.
             proposals: (N, P, 4) boxes, xywh in crop pixels of the test crops.
 
         Returns:
             (N, P) scores, differentiable w.r.t. ``proposals`` (used for gradient ascent on the boxes).
         """
-        m3, m4 = modulation
-        c3, c4 = iou_feat
+        c3, c4 = modulated
         num_images, num_proposals = proposals.shape[:2]
         p3, p4 = self.POOL_TEST
-
-        # Channel-wise modulation by the reference target (broadcast over the spatial grid).
-        c3 = c3 * m3.reshape(m3.shape[0], -1, 1, 1)
-        c4 = c4 * m4.reshape(m4.shape[0], -1, 1, 1)
-
         xyxy3, xyxy4 = self._pooling_boxes(proposals.to(c3.dtype))
         roi3 = prroi_pool2d_batched(c3, xyxy3, p3, p3, self.SCALES[0])  # (N, P, D0, 5, 5)
         roi4 = prroi_pool2d_batched(c4, xyxy4, p4, p4, self.SCALES[1])  # (N, P, D1, 3, 3)
@@ -224,6 +233,20 @@ class AtomIoUNet(nn.Module):
         fc4 = self.fc4_rt(roi4.flatten(0, 1))  # (N*P, I1)
         iou = self.iou_predictor(torch.cat((fc3, fc4), dim=1))
         return iou.reshape(num_images, num_proposals)
+
+    def predict_iou(self, modulation: Sequence[torch.Tensor], iou_feat: Sequence[torch.Tensor],
+                    proposals: torch.Tensor) -> torch.Tensor:
+        """Predicted ``2 * IoU - 1`` of proposals: :meth:`modulate`, then :meth:`score_boxes`.
+
+        Args:
+            modulation: (m3 (B, D0, 1, 1), m4 (B, D1, 1, 1)) from :meth:`get_modulation`; B is N or 1.
+            iou_feat: (c3 (N, D0, H8, W8), c4 (N, D1, H16, W16)) from :meth:`get_iou_feat`.
+            proposals: (N, P, 4) boxes, xywh in crop pixels of the test crops.
+
+        Returns:
+            (N, P) scores, differentiable w.r.t. ``proposals``.
+        """
+        return self.score_boxes(self.modulate(modulation, iou_feat), proposals)
 
     def forward(self, feats_ref: Sequence[torch.Tensor], feats_test: Sequence[torch.Tensor],
                 ref_boxes: torch.Tensor, proposals: torch.Tensor) -> torch.Tensor:

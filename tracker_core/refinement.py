@@ -44,15 +44,17 @@ def optimize_boxes(iounet: torch.nn.Module, modulation: Sequence[torch.Tensor], 
     """
     step = step_length
     boxes = boxes.detach()
+    with torch.no_grad():
+        modulated = iounet.modulate(modulation, iou_feat)  # once: only the RoI head runs in the loop
     for _ in range(iterations):
         b = boxes.requires_grad_(True)
         with torch.enable_grad():
-            out = iounet.predict_iou(modulation, iou_feat, b)
+            out = iounet.score_boxes(modulated, b)
             (grad,) = torch.autograd.grad(out.sum(), b)
         boxes = (b + step * grad * b[..., 2:].repeat(1, 1, 2)).detach()
         step *= step_decay
     with torch.no_grad():
-        ious = iounet.predict_iou(modulation, iou_feat, boxes)
+        ious = iounet.score_boxes(modulated, boxes)
     return boxes, ious
 
 
