@@ -29,7 +29,7 @@ from tracker_core.training.processing import (
 from tracker_core.training.sampler import GroupSampler, sample_frame_indices
 from tracker_core.training.sources import build_source, load_coco, name_matches, parse_source_spec
 from tracker_core.training.synthetic import FrameGroup, SyntheticSource
-from tracker_core.training.trainer import PoolData, TrainConfig, Trainer, evaluate
+from tracker_core.training.trainer import PoolData, TrainConfig, Trainer, channel_dropout, evaluate
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -300,6 +300,19 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_batch():
     assert losses[-1] < 0.6 * losses[0]
 
 
+def test_channel_dropout_zeroes_whole_channels_and_keeps_the_expectation():
+    x = torch.rand(64, 40, 3, 3) + 0.5
+    assert channel_dropout(x, 0.0, torch.Generator().manual_seed(0)) is x
+    y = channel_dropout(x, 0.25, torch.Generator().manual_seed(0))
+    zero = (y == 0).all(-1).all(-1)  # (B, C): channels dropped as a whole
+    kept = ~zero
+    assert ((y == 0) == zero[..., None, None]).all()
+    assert abs(float(zero.float().mean()) - 0.25) < 0.03  # 2,560 channels
+    torch.testing.assert_close(y[kept], (x / 0.75)[kept])
+    # Same generator state, same mask: epochs are reproducible.
+    torch.testing.assert_close(channel_dropout(x, 0.25, torch.Generator().manual_seed(0)), y)
+
+
 def test_resume_continues_bit_identically(tmp_path):
     pool, val = tiny_pool(8, 3), tiny_pool(2, 3, seed=9, proposals=True)
     config = TrainConfig(epochs=3, batch_size=8, lr_step=2, seed=4)
@@ -428,10 +441,15 @@ def test_atom_train_end_to_end_exports_a_loadable_model(tmp_path):
     tuned = args[:]
     tuned[tuned.index(str(out))] = str(tmp_path / "tuned")
     tuned[tuned.index("--epochs") + 1] = "1"
-    tuned += ["--init", str(out / "checkpoint.pt"), "--lr", "1e-12"]
+    tuned += ["--init", str(out / "checkpoint.pt"), "--lr", "1e-12", "--feature-dropout", "0.1"]
     assert main(tuned) == 0
     second = load_model(tmp_path / "tuned" / "model.json")
     assert second.info["model_card"]["initialised_from"] == str(out / "checkpoint.pt")
+    assert "--feature-dropout 0.1" in second.info["model_card"]["reproduce"]
+    assert "channel dropout 0.1" in second.info["model_card"]["optimiser"]
+    bad = tuned[:-1] + ["1.0"]
+    bad[bad.index(str(tmp_path / "tuned"))] = str(tmp_path / "bad")
+    assert main(bad) == 2 and not (tmp_path / "bad").exists()  # a probability below 1
     # The weights barely move at lr 1e-12 (BN running statistics do move: they are not compared).
     for a, b in zip(first.parameters(), second.iounet.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)

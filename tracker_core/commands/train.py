@@ -75,6 +75,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--proposals", type=int, default=16,
                    help="proposals per training pair (default 16, the reference's; more cost little in pool mode)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (AdamW; default 0)")
+    p.add_argument("--feature-dropout", type=float, default=0.0,
+                   help="probability of zeroing each backbone channel of a training crop (default 0, the "
+                        "reference); regularises a net trained on a small cached pool")
     p.add_argument("--pool-pairs", type=int, default=0,
                    help="cache the backbone features of this many pairs once and train every epoch on them with "
                         "fresh proposals (fast on a CPU); 0 (default) draws fresh pairs every epoch")
@@ -216,7 +219,7 @@ def command_line(args) -> str:
         parts += ["--init", str(args.init)]
     parts += ["--epochs", str(args.epochs), "--batch", str(args.batch)]
     for flag, default in (("lr", 1e-3), ("lr_step", 15), ("lr_gamma", 0.2), ("seed", 1), ("proposals", 16),
-                          ("weight_decay", 0.0)):
+                          ("weight_decay", 0.0), ("feature_dropout", 0.0)):
         if getattr(args, flag) != default:
             parts += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     for flag in ("sequences", "exclude", "val_sequences"):
@@ -274,6 +277,8 @@ def run(args) -> int:
     for name in ("epochs", "batch", "val_pairs", "tests_per_ref", "pairs_per_epoch", "lr_step"):
         if getattr(args, name) < (0 if name == "val_pairs" else 1):
             raise CommandError(f"--{name.replace('_', '-')} must be positive")
+    if not 0.0 <= args.feature_dropout < 1.0:
+        raise CommandError("--feature-dropout must be in [0, 1)")
     out = args.out.expanduser()
     if (out / CHECKPOINT_NAME).is_file() and not args.resume:
         raise CommandError(f"{out} already holds a training run: pass --resume to continue it, or choose another --out")
@@ -333,7 +338,7 @@ def run(args) -> int:
         log(f"IoU-Net initialised from {args.init}")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=args.lr, lr_step=args.lr_step,
                          lr_gamma=args.lr_gamma, seed=args.seed, best_by=args.best_by, num_proposals=args.proposals,
-                         weight_decay=args.weight_decay)
+                         weight_decay=args.weight_decay, feature_dropout=args.feature_dropout)
     trainer = Trainer(iounet, data, config, out, ctx, val_pool, progress=progress, log=log)
     try:
         if args.resume and trainer.resume():
@@ -374,7 +379,8 @@ def run(args) -> int:
         "optimiser": f"{'AdamW' if args.weight_decay else 'Adam'} lr {args.lr:g}"
                      f"{f' weight decay {args.weight_decay:g}' if args.weight_decay else ''} on the IoU-Net only "
                      f"(backbone frozen), StepLR {args.lr_step}/{args.lr_gamma:g}, batch {args.batch} x "
-                     f"{ctx.world_size} process(es), {args.proposals} proposals per pair, MSE on 2 IoU - 1",
+                     f"{ctx.world_size} process(es), {args.proposals} proposals per pair, MSE on 2 IoU - 1"
+                     f"{f', feature channel dropout {args.feature_dropout:g}' if args.feature_dropout else ''}",
         "trained": datetime.date.today().isoformat(),
         "torch": torch.__version__,
         "history": [{k: r.get(k) for k in ("epoch", "lr", "train_loss", "val_loss", "val_pearson", "val_refined_iou",

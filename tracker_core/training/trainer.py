@@ -50,6 +50,10 @@ class TrainConfig:
     sigma_factors: tuple[float, ...] = SIGMA_FACTORS
     min_iou: float = 0.1
     weight_decay: float = 0.0  # decoupled (AdamW); 0 is exactly the reference's Adam
+    # Probability of zeroing each backbone channel of each training crop (survivors scaled by 1 / (1 - p)); 0 is
+    # the reference.  With a frozen backbone and cached features the net sees the same feature maps every epoch;
+    # dropping channels keeps it from memorising them.
+    feature_dropout: float = 0.0
     # What makes an epoch the best: "val_loss" (lowest), "val_pearson" (highest agreement of predicted and true
     # IoU, insensitive to a constant calibration offset), or "val_refined_iou" (highest IoU after the tracker's
     # box refinement on validation pairs: what tracking uses the net for); without validation, the lowest
@@ -61,6 +65,15 @@ def seeded_generator(*keys: int) -> torch.Generator:
     """A CPU torch generator seeded from integer keys (e.g. seed, epoch, rank)."""
     state = np.random.SeedSequence([int(k) for k in keys]).generate_state(2, dtype=np.uint32)
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def channel_dropout(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Zero whole channels of (B, C, H, W) features with probability ``p``, scaling the rest by ``1 / (1 - p)``
+    so that the expectation is unchanged (Dropout2d with an explicit generator, for reproducible epochs)."""
+    if p <= 0:
+        return x
+    keep = (torch.rand(x.shape[0], x.shape[1], 1, 1, generator=generator) >= p).to(x.dtype)
+    return x * keep.to(x.device) / (1.0 - p)
 
 
 # ---- data -----------------------------------------------------------------------------------------------------
@@ -294,9 +307,10 @@ class Trainer:
                 break
             proposals, iou = draw_proposals(b["test_boxes"], c.num_proposals, c.sigma_factors, c.min_iou,
                                             generator)
-            pred = self.model((b["ref_f8"].to(dev), b["ref_f16"].to(dev)),
-                              (b["test_f8"].to(dev), b["test_f16"].to(dev)),
-                              b["ref_boxes"].to(dev), proposals.to(dev))
+            ref_f8, ref_f16, test_f8, test_f16 = (
+                channel_dropout(b[k].to(dev), c.feature_dropout, generator)
+                for k in ("ref_f8", "ref_f16", "test_f8", "test_f16"))
+            pred = self.model((ref_f8, ref_f16), (test_f8, test_f16), b["ref_boxes"].to(dev), proposals.to(dev))
             loss = F.mse_loss(pred, iou_targets(iou).to(dev))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
