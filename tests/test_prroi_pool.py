@@ -118,6 +118,33 @@ def test_matches_brute_force_integration(ph, pw, scale):
     assert got[8].abs().max() > 1e-3
 
 
+def test_a_few_clustered_boxes_on_a_large_map_match_brute_force():
+    """On the CPU the map is cut down to the boxes' neighbourhood before pooling; that must change nothing, for a
+    cluster in the middle, at each border, beyond it, and for a box alone."""
+    gen = torch.Generator().manual_seed(21)
+    c, h, w, s = 2, 20, 24, 8.0
+    feat = torch.randn(1, c, h, w, generator=gen, dtype=torch.float64)
+    clusters = [
+        [[60.3, 50.1, 99.7, 97.2], [58.0, 55.5, 101.4, 90.9], [66.6, 47.3, 92.2, 99.9]],  # middle
+        [[-12.0, -9.5, 30.3, 20.7], [-3.3, 2.2, 25.1, 41.0]],  # over the top-left border
+        [[170.2, 140.9, 199.5, 171.3], [180.0, 150.0, 195.0, 166.6]],  # over the bottom-right border
+        [[197.0, 40.0, 230.0, 70.0]],  # only the decay zone beyond the right border
+        [[215.0, 10.0, 260.0, 30.0]],  # fully outside: 0
+        [[33.3, 44.4, 77.7, 88.8]],  # a box alone
+    ]
+    for boxes in clusters:
+        rois = torch.tensor([[0.0, *b] for b in boxes], dtype=torch.float64)
+        got = prroi_pool2d(feat, rois, 3, 2, 1 / s)
+        want = brute_force_pool(feat.numpy(), rois.numpy(), 3, 2, 1 / s)
+        np.testing.assert_allclose(got.numpy(), want, atol=2e-5, rtol=0)
+    # The same boxes through the feature and coordinate gradients of the cut-down path.
+    feat.requires_grad_(True)
+    coords = torch.tensor([[60.3, 50.1, 99.7, 97.2], [58.1, 55.5, 101.4, 90.9]], dtype=torch.float64,
+                          requires_grad=True)
+    assert torch.autograd.gradcheck(lambda f, b: prroi_pool2d_batched(f, b[None], 2, 3, 1 / s), (feat, coords),
+                                    eps=1e-6, atol=1e-6)
+
+
 def test_batched_equals_rois_form():
     gen = torch.Generator().manual_seed(3)
     n_img, p, c, h, w = 3, 4, 5, 8, 10

@@ -20,6 +20,8 @@ per-box loop, and autograd yields the exact gradients w.r.t. the features and th
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -60,6 +62,32 @@ def _bin_weights(start: torch.Tensor, end: torch.Tensor, num_bins: int, size: in
     return weights, bin_size
 
 
+def _crop_to_boxes(features: torch.Tensor, scaled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The part of (N, C, H, W) ``features`` that any box (N, P, 4) in feature cells can weigh, and the boxes in
+    its coordinates.
+
+    Cell ``j`` weighs in a bin ``[s, e]`` only for ``s - 1 < j < e + 1`` (the interpolant's support), so the
+    cells from ``floor(min x1) - 1`` to ``ceil(max x2) + 1`` hold every non-zero weight and the result is exact.
+    Refinement pools ten boxes around one target, typically a third of the map's side: the dense products then
+    shrink several-fold.  Only on the CPU, where those products are the cost; on a GPU the host sync that the
+    bounds need would cost more than it saves.
+    """
+    height, width = features.shape[-2:]
+    lo = scaled.detach().reshape(-1, 4).amin(0)
+    hi = scaled.detach().reshape(-1, 4).amax(0)
+    x0 = min(max(int(math.floor(float(lo[0]))) - 1, 0), width)
+    y0 = min(max(int(math.floor(float(lo[1]))) - 1, 0), height)
+    x1 = max(min(int(math.ceil(float(hi[2]))) + 2, width), x0)
+    y1 = max(min(int(math.ceil(float(hi[3]))) + 2, height), y0)
+    if x0 == 0 and y0 == 0 and x1 == width and y1 == height:
+        return features, scaled
+    if x1 == x0 or y1 == y0:  # every box lies outside the map: keep one cell so the shapes stay valid
+        x0, y0 = min(x0, width - 1), min(y0, height - 1)
+        x1, y1 = x0 + 1, y0 + 1
+    shift = scaled.new_tensor([x0, y0, x0, y0])
+    return features[:, :, y0:y1, x0:x1], scaled - shift
+
+
 def prroi_pool2d_batched(features: torch.Tensor, boxes: torch.Tensor, pooled_height: int, pooled_width: int,
                          spatial_scale: float) -> torch.Tensor:
     """Precise RoI pooling of P boxes per image.
@@ -81,8 +109,10 @@ def prroi_pool2d_batched(features: torch.Tensor, boxes: torch.Tensor, pooled_hei
     if boxes.dim() != 3 or boxes.shape[-1] != 4 or boxes.shape[0] != features.shape[0]:
         raise ValueError(
             f"boxes must be (N, P, 4) with N = {features.shape[0]}, got shape {tuple(boxes.shape)}")
-    height, width = features.shape[-2:]
     scaled = boxes.to(features.dtype) * spatial_scale
+    if not features.is_cuda and scaled.numel():
+        features, scaled = _crop_to_boxes(features, scaled)
+    height, width = features.shape[-2:]
     x1, y1, x2, y2 = scaled.unbind(-1)
     wx, bin_w = _bin_weights(x1, x2, pooled_width, width)  # (N, P, PW, W), (N, P)
     wy, bin_h = _bin_weights(y1, y2, pooled_height, height)  # (N, P, PH, H), (N, P)
