@@ -223,6 +223,13 @@ def test_feature_pool_resumes_and_grows_without_redrawing(tmp_path):
     assert grown.num_groups == 5 and (tmp_path / "shard_00000.pt").stat().st_mtime_ns == first_shard
     assert torch.equal(grown.test_f8[:6], small.test_f8) and torch.equal(grown.ref_boxes[:3], small.ref_boxes)
     assert grown.test_ref.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    # The whole pool is one mapped file, equal to the concatenation of its shards; the smaller pool's is gone.
+    assert sorted(p.name for p in tmp_path.glob("pool_*.pt")) == ["pool_5_groups.pt"]
+    shards = FeaturePool.concat([FeaturePool.load(p) for p in sorted(tmp_path.glob("shard_*.pt"))])
+    for name, tensor in shards.tensors().items():
+        assert torch.equal(getattr(grown, name), tensor), name
+    again = build_pool(tmp_path, dataset(5), backbone, {"data": "x"}, groups_per_shard=2)
+    assert torch.equal(again.test_f16, grown.test_f16)
     with pytest.raises(ValueError):
         build_pool(tmp_path, dataset(5), backbone, {"data": "other"}, groups_per_shard=2)
 

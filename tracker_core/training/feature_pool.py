@@ -153,8 +153,32 @@ class FeaturePool:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: str | Path) -> FeaturePool:
-        return cls(**torch.load(path, map_location="cpu", weights_only=True))
+    def load(cls, path: str | Path, mmap: bool = False) -> FeaturePool:
+        """Read a pool written by :meth:`save`.  ``mmap``: map the file instead of reading it, so the tensors live
+        in the page cache, shared by every process that maps the same file (two runs on one pool)."""
+        return cls(**torch.load(path, map_location="cpu", weights_only=True, mmap=mmap))
+
+    @classmethod
+    def assemble(cls, paths: list[Path]) -> FeaturePool:
+        """The concatenation of the shard files ``paths``, read one at a time into preallocated tensors: the peak
+        memory is the pool plus one shard (``concat`` of loaded parts needs twice the pool)."""
+        first = cls.load(paths[0], mmap=True)
+        heads = [cls.load(p, mmap=True) for p in paths]  # mapped: nothing is read until copied below
+        num_refs = sum(h.num_groups for h in heads)
+        num_tests = sum(len(h) for h in heads)
+        fields = {}
+        for name, tensor in first.tensors().items():
+            rows = num_refs if name.startswith("ref_") else num_tests
+            fields[name] = tensor.new_empty((rows, *tensor.shape[1:]))
+        r = t = 0
+        for part in heads:
+            nr, nt = part.num_groups, len(part)
+            for name, tensor in part.tensors().items():
+                lo = r if name.startswith("ref_") else t
+                fields[name][lo:lo + tensor.shape[0]] = tensor
+            fields["test_ref"][t:t + nt] += r
+            r, t = r + nr, t + nt
+        return cls(**fields)
 
 
 def build_pool(folder: str | Path, dataset: GroupDataset, backbone: torch.nn.Module, manifest: dict,
@@ -181,15 +205,15 @@ def build_pool(folder: str | Path, dataset: GroupDataset, backbone: torch.nn.Mod
     manifest_path.write_text(json.dumps(dict(manifest, groups=len(dataset)), indent=2) + "\n")
     num_shards = -(-len(dataset) // groups_per_shard)
     paths = [folder / f"shard_{s:05d}.pt" for s in range(num_shards)]
-    parts: dict[int, FeaturePool] = {}
+    complete: dict[int, int] = {}  # shard -> groups; shards are read again only at the end (assemble)
     for s, path in enumerate(paths):
         expected = min((s + 1) * groups_per_shard, len(dataset)) - s * groups_per_shard
         if path.is_file():
-            part = FeaturePool.load(path)
-            if part.num_groups == expected:  # a short last shard of a smaller pool is rebuilt
-                parts[s] = part
-    missing = [s for s in range(num_shards) if s not in parts]
-    done = sum(p.num_groups for p in parts.values())
+            groups = FeaturePool.load(path, mmap=True).num_groups
+            if groups == expected:  # a short last shard of a smaller pool is rebuilt
+                complete[s] = groups
+    missing = [s for s in range(num_shards) if s not in complete]
+    done = sum(complete.values())
     if progress is not None and done:
         progress(done, len(dataset))
     if missing:
@@ -200,9 +224,17 @@ def build_pool(folder: str | Path, dataset: GroupDataset, backbone: torch.nn.Mod
         loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=groups_per_shard,
                                              num_workers=workers, collate_fn=collate_groups)
         for s, batch in zip(missing, loader):
-            parts[s] = FeaturePool.from_batch(batch, backbone)
-            parts[s].save(paths[s])
-            done += parts[s].num_groups
+            part = FeaturePool.from_batch(batch, backbone)
+            part.save(paths[s])
+            done += part.num_groups
             if progress is not None:
                 progress(done, len(dataset))
-    return FeaturePool.concat([parts[s] for s in range(num_shards)])
+    # One file for the whole pool, mapped rather than read: runs training on the same pool (or on hard-linked
+    # copies of it) share one copy in the page cache instead of each holding the pool in its own memory.
+    whole = folder / f"pool_{len(dataset)}_groups.pt"
+    if not whole.is_file():
+        FeaturePool.assemble(paths).save(whole)
+        for stale in folder.glob("pool_*_groups.pt"):  # a smaller pool's, before it grew
+            if stale != whole:
+                stale.unlink()
+    return FeaturePool.load(whole, mmap=True)
