@@ -11,7 +11,7 @@ from PySide6.QtGui import QUndoStack
 from tracker_core.annotation import Document, Flag, Source
 from tracker_core.boxes import Box
 
-from .undo_commands import AddObjectCommand, BoxEditCommand, SnapshotCommand
+from .undo_commands import AddObjectCommand, BoxEditCommand, DeleteObjectCommand, SnapshotCommand
 
 
 class AnnotationEditor:
@@ -83,6 +83,14 @@ class AnnotationEditor:
         object_id = self.document.add_object(label or f"object {max(self.document.object_ids, default=0) + 1}")
         self.undo_stack.push(AddObjectCommand(self.document, object_id))
         return object_id
+
+    def delete_object(self, object_id: int) -> str:
+        """Remove an object with all its boxes, as one undo step."""
+        obj = self.document.object(object_id)
+        boxes = len(self.document.frames(object_id))
+        self.undo_stack.push(DeleteObjectCommand(self.document, object_id))  # push runs redo: the removal
+        frames = f"{boxes} annotated frame{'s' if boxes != 1 else ''}"
+        return f"Deleted {obj.label} and its {frames} (Ctrl+Z brings them back)."
 
     def _frame_size(self) -> tuple[int, int] | None:
         return self.document.video.size

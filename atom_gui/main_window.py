@@ -231,7 +231,7 @@ class MainWindow(QMainWindow):
         annotate.addActions([a[n] for n in ("draw_box", "keyframe", "out_of_view", "occluded", "delete_box",
                                             "interpolate")])
         annotate.addSeparator()
-        annotate.addActions([a["new_object"], a["next_object"], a["object_properties"]])
+        annotate.addActions([a["new_object"], a["next_object"], a["object_properties"], a["delete_object"]])
         view = bar.addMenu("&View")
         view.addActions([a["follow"], a["overlay"], a["fit"]])
         view.addAction(self.evidence_dock.toggleViewAction())
@@ -279,7 +279,8 @@ class MainWindow(QMainWindow):
             "occluded": lambda: self.toggle_flag(Flag.OCCLUDED),
             "delete_box": self.delete_box, "interpolate": self.interpolate,
             "new_object": self.new_object, "next_object": self.next_object,
-            "object_properties": self.edit_object, "export_review": self.export_review_video,
+            "object_properties": self.edit_object, "delete_object": self.delete_object,
+            "export_review": self.export_review_video,
             "follow": self._toggle_follow, "overlay": self._toggle_overlay,
             "fit": lambda: self.frame_view.view.autoRange(padding=0.02),
             "cheat_sheet": self.toggle_cheat_sheet,
@@ -507,6 +508,16 @@ class MainWindow(QMainWindow):
         i = ids.index(self.current_object) if self.current_object in ids else -1
         self.set_current_object(ids[(i + 1) % len(ids)])
 
+    def delete_object(self) -> None:
+        """Ctrl+Shift+Del: the current object and all its boxes go, as one undo step (not while it is tracked)."""
+        if self.editor is None or self.current_object is None:
+            return
+        c = self.controller
+        if c is not None and c.is_running and c.active_object == self.current_object:
+            self.statusBar().showMessage("This object is being tracked: stop tracking (Esc) before deleting it.", 6000)
+            return
+        self.statusBar().showMessage(self.editor.delete_object(self.current_object), 8000)
+
     def edit_object(self) -> None:
         """F2: the current object's label and description (LaSOT's nlp.txt), one undo step."""
         if self.document is None or self.current_object is None:
@@ -531,7 +542,11 @@ class MainWindow(QMainWindow):
             self.object_combo.addItem(obj.label, obj.id)
         if self.current_object not in self.document:
             self.current_object = self.document.object_ids[0] if self.document.object_ids else None
-        self.set_current_object(self.current_object)
+        if self.current_object is None:
+            self._update_frame_overlays()
+            self._schedule_refresh()
+        else:
+            self.set_current_object(self.current_object)
 
     # ==== boxes and edits ==================================================================================
 
@@ -561,8 +576,10 @@ class MainWindow(QMainWindow):
         tracking carries on from it: correct-and-continue without a key press."""
         self._editing_box = False
         self._drawing = False
-        if self.editor is None or self.current_object is None:
+        if self.editor is None:
             return
+        if self.current_object is None:  # every object was deleted: a drawn box starts a new one
+            self.set_current_object(self.editor.add_object())
         c = self.controller
         if c.is_running and c.active_object == self.current_object:
             self._resume = (None, c.direction)
@@ -779,7 +796,14 @@ class MainWindow(QMainWindow):
 
     def _update_frame_overlays(self) -> None:
         """The boxes on the current frame, the frame's status line, and the evidence panels."""
-        if self.document is None or self.current_object is None:
+        if self.document is None:
+            return
+        if self.current_object is None:  # every object deleted: nothing to show, a drag starts a new object
+            self.frame_view.set_other_boxes([])
+            self.frame_view.set_box(None)
+            self.frame_view.draw_mode = True
+            self.frame_view.set_hint("Drag on the frame to draw the box of a new object, then press Space to track")
+            self.frame_label.setText(f"Frame {self.current_frame} / {self._num_frames() - 1} · no object")
             return
         doc, frame = self.document, self.current_frame
         others = []
@@ -1000,7 +1024,7 @@ class MainWindow(QMainWindow):
                      "next_keyframe", "prev_keyframe", "next_low", "prev_low", "play", "track",
                      "track_backward", "track_n", "track_n_backward", "fill", "draw_box", "keyframe", "out_of_view",
                      "occluded", "delete_box", "interpolate", "new_object", "next_object", "save", "save_as",
-                     "object_properties", "export_review"):
+                     "object_properties", "delete_object", "export_review"):
             self.actions[name].setEnabled(has_video)
         self.import_menu.setEnabled(has_video)
         self.export_menu.setEnabled(has_video)

@@ -88,6 +88,8 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("new_object", "New object", "Ctrl+N", "Annotate", short="+ Object"),
     ActionSpec("next_object", "Next object", "Tab", "Annotate"),
     ActionSpec("object_properties", "Object label and description…", "F2", "Annotate"),
+    ActionSpec("delete_object", "Delete the object and all its boxes", "Ctrl+Shift+Del", "Annotate",
+               "one undo step: Ctrl+Z brings it back"),
     ActionSpec("export_review", "Export a review &video…", "", "File"),
     ActionSpec("follow", "Follow the tracked frame", "", "View"),
     ActionSpec("overlay", "Confidence map over the frame", "", "View"),

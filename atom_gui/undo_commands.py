@@ -121,6 +121,25 @@ class AddObjectCommand(QUndoCommand):
         self._removed = self.document.remove_object(self.object_id)
 
 
+class DeleteObjectCommand(QUndoCommand):
+    """An object taken out with all its boxes: undo puts the same one back (same id, label, frames)."""
+
+    def __init__(self, document: Document, object_id: int):
+        obj = document.object(object_id)
+        super().__init__(f"Delete {obj.label}")
+        self.document = document
+        self.object_id = object_id
+        self._removed = None
+
+    def redo(self) -> None:
+        self._removed = self.document.remove_object(self.object_id)
+
+    def undo(self) -> None:
+        if self._removed is not None:
+            self.document.insert_object(self._removed)
+            self._removed = None
+
+
 class ObjectPropertiesCommand(QUndoCommand):
     """A new label and description (LaSOT's nlp.txt sentence) for an object, applied already."""
 

@@ -456,6 +456,47 @@ def test_export_import_and_review_video(opened, qtbot, tmp_path):
     assert (tmp_path / "review.mp4").stat().st_size > 1000
 
 
+def test_deleting_an_object_is_one_undo_step_and_drawing_starts_a_new_one(opened, qtbot):
+    window = opened()
+    first_box = set_first_box(window)
+    first = window.current_object
+    window.new_object()
+    second = window.current_object
+    window._apply_box(Box(100, 10, 20, 20), corrected=False)
+    window.actions["delete_object"].trigger()
+    assert window.document.object_ids == [first] and window.current_object == first
+    assert [window.object_combo.itemData(i) for i in range(window.object_combo.count())] == [first]
+    assert "1 annotated frame" in window.statusBar().currentMessage()
+    window.undo()
+    assert window.document.object_ids == [first, second]  # back in its place, with its box
+    assert window.document.box(second, 0) == Box(100, 10, 20, 20)
+    window.set_current_object(first)
+    window.actions["delete_object"].trigger()
+    window.set_current_object(second)
+    window.actions["delete_object"].trigger()
+    assert window.document.object_ids == [] and window.current_object is None
+    assert window.frame_view.draw_mode and window.frame_label.text().endswith("no object")
+    drag(window, (20, 30), (44, 54))  # with no object left, a drawn box starts one
+    assert len(window.document.object_ids) == 1
+    assert window.document.box(window.current_object, 0) is not None
+    for _ in range(4):  # the new box, the new object, then both deletions
+        window.undo()
+    assert window.document.object_ids == [first, second]  # in their order, with their boxes
+    assert window.document.box(first, 0) == first_box and window.document.box(second, 0) == Box(100, 10, 20, 20)
+
+
+def test_an_object_being_tracked_is_not_deleted(opened, qtbot):
+    window = opened(delay=0.05)
+    set_first_box(window)
+    assert window.start_tracking(1, 30)
+    assert window.controller.is_running  # 30 frames at 50 ms each
+    window.actions["delete_object"].trigger()
+    assert window.current_object in window.document
+    assert "stop tracking" in window.statusBar().currentMessage()
+    with qtbot.waitSignal(window.controller.runEnded, timeout=20000):
+        window.stop_tracking()
+
+
 def test_object_label_and_description_are_one_undo_step(opened, monkeypatch):
     from PySide6.QtWidgets import QInputDialog
 

@@ -143,6 +143,8 @@ class Document:
         obj = obj.copy()
         obj.states = {f: s for f, s in obj.states.items() if not s.is_empty}
         self._objects[obj.id] = obj
+        if any(other > obj.id for other in self._objects):  # undo of a deletion: back to its place (id order)
+            self._objects = dict(sorted(self._objects.items()))
         self._sorted.pop(obj.id, None)
         with self.batch():
             self._emit(ChangeKind.OBJECT_ADDED, obj.id)
