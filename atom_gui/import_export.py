@@ -7,6 +7,7 @@ and is one undo step (undo takes the imported objects out again).
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from PySide6.QtGui import QUndoCommand
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from tracker_core.annotation import Document, Source
 from tracker_core.annotation.formats import IncompleteAnnotationError, get_format
+from tracker_core.errors import AtomError
 
 from .autosave import document_copy
 
@@ -103,8 +105,17 @@ def import_into(document: Document, fmt: str, path: str, source: Source = Source
     return added, f"Imported {len(added)} object(s) from {Path(path).name} ({FORMAT_TEXT[fmt]})."
 
 
-def export_review_video_in_background(document: Document, video_path: str, out_path: str, on_done, on_error):
-    """Write the review video (boxes and states drawn, H.264) off the GUI thread."""
+class ExportCancelled(AtomError):
+    """The person cancelled a review-video export (the partial file is removed)."""
+
+
+def export_review_video_in_background(document: Document, video_path: str, out_path: str, on_done, on_error,
+                                      on_progress=None, cancel: threading.Event | None = None):
+    """Write the review video (boxes and states drawn, H.264) off the GUI thread.
+
+    ``on_progress(frames_written)`` is called on the GUI thread as frames are written; setting ``cancel`` stops
+    the export at the next frame, removes the partial file and reports :class:`ExportCancelled` to ``on_error``.
+    """
     from tracker_core.annotation.review_video import export_review_video
 
     from .background import call_in_background
@@ -112,11 +123,21 @@ def export_review_video_in_background(document: Document, video_path: str, out_p
 
     copy = document_copy(document)
 
-    def work():
+    def work(report=None):
         source = open_video(video_path)
+        written = 0
+
+        def progress(n: int) -> None:
+            nonlocal written
+            if cancel is not None and cancel.is_set():
+                raise ExportCancelled("the review video export was cancelled")
+            written += n
+            if report is not None:
+                report(written)
+
         try:
-            return export_review_video(copy, source, out_path)
+            return export_review_video(copy, source, out_path, progress=progress)
         finally:
             source.close()
 
-    call_in_background(work, on_done, on_error)
+    call_in_background(work, on_done, on_error, on_progress)

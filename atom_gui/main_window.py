@@ -12,6 +12,7 @@ the document: the window keeps the recent results in a bounded memory so that st
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QProgressBar,
+    QPushButton,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -47,7 +50,14 @@ from .evidence_panels import EvidencePanels
 from .frame_cache import FrameCache
 from .frame_captions import box_caption, frame_caption, state_color
 from .frame_view import FrameView
-from .import_export import FORMATS, ImportCommand, export_format, export_review_video_in_background, import_format
+from .import_export import (
+    FORMATS,
+    ExportCancelled,
+    ImportCommand,
+    export_format,
+    export_review_video_in_background,
+    import_format,
+)
 from .project_files import OpenedSession, open_session
 from .settings import AppSettings, SettingsDialog
 from .shortcuts import ShortcutDialog, apply_keys, cheat_sheet_html, load_keys, make_actions, save_keys
@@ -100,6 +110,7 @@ class MainWindow(QMainWindow):
         self.current_frame = 0
         self.current_object: int | None = None
         self.last_error: tuple[str, str] | None = None
+        self._review_cancel: threading.Event | None = None  # set while a review video is being written
         self.last_run: tuple[str, int, float] | None = None  # (reason, frames, fps) of the last run
         self._displayed: int | None = None
         self._direction = 1  # of the last move, for prefetching
@@ -181,6 +192,15 @@ class MainWindow(QMainWindow):
         self.fps_label = QLabel("")
         self.fps_label.setMinimumWidth(110)
         self.statusBar().addPermanentWidget(self.frame_label)
+        # The review video's progress and its Cancel button, shown only while one is written.
+        self.review_progress = QProgressBar()
+        self.review_progress.setMaximumWidth(260)
+        self.review_cancel_button = QPushButton("Cancel")
+        self.review_cancel_button.setToolTip("Stop writing the review video (the partial file is removed)")
+        self.review_cancel_button.clicked.connect(self.cancel_review_video)
+        for widget in (self.review_progress, self.review_cancel_button):
+            widget.setVisible(False)
+            self.statusBar().addPermanentWidget(widget)
         self.statusBar().addPermanentWidget(self.fps_label)
         self.timeline.spin.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.timeline.spin.editingFinished.connect(self.frame_view.setFocus)
@@ -1000,10 +1020,41 @@ class MainWindow(QMainWindow):
         if not path:
             return
         self.statusBar().showMessage(f"Writing the review video {path}…")
+        # In the status bar, not a dialog: the person keeps working while the frames are encoded (the export
+        # reads a copy of the document).
+        bar = self.review_progress
+        bar.setRange(0, self._num_frames())
+        bar.setValue(0)
+        bar.setFormat(f"{Path(path).name}: %v / %m frames")
+        cancel = threading.Event()
+        self._review_cancel = cancel
+        self._set_review_progress_visible(True)
+
+        def finished(message: str | None = None, error: Exception | None = None) -> None:
+            self._set_review_progress_visible(False)
+            self._review_cancel = None
+            if isinstance(error, ExportCancelled):
+                self.statusBar().showMessage("Review video cancelled; nothing was written.", 8000)
+            elif error is not None:
+                self.show_error("Review video failed", str(error))
+            else:
+                self.statusBar().showMessage(message, 10000)
+
         export_review_video_in_background(
             self.document, self.document.video.path, path,
-            lambda out: self.statusBar().showMessage(f"Review video written: {out}", 10000),
-            lambda exc: self.show_error("Review video failed", str(exc)))
+            lambda out: finished(f"Review video written: {out}"),
+            lambda exc: finished(error=exc),
+            on_progress=bar.setValue, cancel=cancel)
+
+    def cancel_review_video(self) -> None:
+        """The Cancel button beside the review video's progress: stops at the next frame, removes the file."""
+        if self._review_cancel is not None:
+            self._review_cancel.set()
+
+    def _set_review_progress_visible(self, visible: bool) -> None:
+        self.review_progress.setVisible(visible)
+        self.review_cancel_button.setVisible(visible)
+        self.actions["export_review"].setEnabled(not visible and self.source is not None)
 
     # ==== messages, recent files, drag and drop, close =====================================================
 
@@ -1026,6 +1077,8 @@ class MainWindow(QMainWindow):
                      "occluded", "delete_box", "interpolate", "new_object", "next_object", "save", "save_as",
                      "object_properties", "delete_object", "export_review"):
             self.actions[name].setEnabled(has_video)
+        if self._review_cancel is not None:  # one review video at a time
+            self.actions["export_review"].setEnabled(False)
         self.import_menu.setEnabled(has_video)
         self.export_menu.setEnabled(has_video)
         self.actions["stop"].setEnabled(running)

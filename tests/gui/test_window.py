@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from gui_fakes import FakeTracker, square_box
@@ -454,6 +457,43 @@ def test_export_import_and_review_video(opened, qtbot, tmp_path):
     qtbot.waitUntil(lambda: bool(done), timeout=30000)
     assert not isinstance(done[0], Exception), done[0]
     assert (tmp_path / "review.mp4").stat().st_size > 1000
+
+
+def test_review_video_from_the_menu_shows_progress_and_can_be_cancelled(opened, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    window = opened()
+    set_first_box(window)
+    out = tmp_path / "review.mp4"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    bar = window.review_progress
+    seen = []
+    bar.valueChanged.connect(seen.append)
+    window.actions["export_review"].trigger()
+    assert bar.isVisible() and window.review_cancel_button.isVisible() and bar.maximum() == 40
+    assert not window.actions["export_review"].isEnabled()  # one at a time
+    qtbot.waitUntil(lambda: not bar.isVisible(), timeout=30000)
+    assert seen[-1] == 40 and seen == sorted(seen) and len(seen) > 2  # frame by frame, up to the last
+    assert out.stat().st_size > 1000 and window.actions["export_review"].isEnabled()
+    assert "Review video written" in window.statusBar().currentMessage()
+
+    # Cancel before the first frame is written (a 40-frame clip encodes faster than a test can click, so the
+    # click is simulated by an event that starts set): no file, no error dialog, a message saying so.
+    import atom_gui.main_window as main_window
+
+    def clicked_event():
+        event = threading.Event()
+        event.set()
+        return event
+
+    monkeypatch.setattr(main_window, "threading", SimpleNamespace(Event=clicked_event))  # this module's only
+    stopped = tmp_path / "stopped.mp4"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(stopped), ""))
+    window.actions["export_review"].trigger()
+    qtbot.waitUntil(lambda: not bar.isVisible(), timeout=30000)
+    assert window.statusBar().currentMessage().startswith("Review video cancelled")
+    assert window.last_error is None
+    assert not stopped.exists() and not list(tmp_path.glob(".stopped*"))
 
 
 def test_deleting_an_object_is_one_undo_step_and_drawing_starts_a_new_one(opened, qtbot):
