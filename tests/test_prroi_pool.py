@@ -137,6 +137,9 @@ def test_a_few_clustered_boxes_on_a_large_map_match_brute_force():
         got = prroi_pool2d(feat, rois, 3, 2, 1 / s)
         want = brute_force_pool(feat.numpy(), rois.numpy(), 3, 2, 1 / s)
         np.testing.assert_allclose(got.numpy(), want, atol=2e-5, rtol=0)
+    # A NaN box (a diverged refinement) pools to 0 like a degenerate box, as it did before the cut, not an error.
+    nan_box = torch.tensor([[[33.3, float("nan"), 77.7, 88.8]]], dtype=torch.float64)
+    assert (prroi_pool2d_batched(feat, nan_box, 3, 2, 1 / s) == 0).all()
     # The same boxes through the feature and coordinate gradients of the cut-down path.
     feat.requires_grad_(True)
     coords = torch.tensor([[60.3, 50.1, 99.7, 97.2], [58.1, 55.5, 101.4, 90.9]], dtype=torch.float64,

@@ -75,6 +75,8 @@ def _crop_to_boxes(features: torch.Tensor, scaled: torch.Tensor) -> tuple[torch.
     height, width = features.shape[-2:]
     lo = scaled.detach().reshape(-1, 4).amin(0)
     hi = scaled.detach().reshape(-1, 4).amax(0)
+    if not (torch.isfinite(lo).all() and torch.isfinite(hi).all()):  # NaN / inf: no bounds to cut to
+        return features, scaled
     x0 = min(max(int(math.floor(float(lo[0]))) - 1, 0), width)
     y0 = min(max(int(math.floor(float(lo[1]))) - 1, 0), height)
     x1 = max(min(int(math.ceil(float(hi[2]))) + 2, width), x0)

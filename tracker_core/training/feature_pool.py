@@ -162,8 +162,8 @@ class FeaturePool:
     def assemble(cls, paths: list[Path]) -> FeaturePool:
         """The concatenation of the shard files ``paths``, read one at a time into preallocated tensors: the peak
         memory is the pool plus one shard (``concat`` of loaded parts needs twice the pool)."""
-        first = cls.load(paths[0], mmap=True)
         heads = [cls.load(p, mmap=True) for p in paths]  # mapped: nothing is read until copied below
+        first = heads[0]
         num_refs = sum(h.num_groups for h in heads)
         num_tests = sum(len(h) for h in heads)
         fields = {}
