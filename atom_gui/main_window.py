@@ -1028,11 +1028,11 @@ class MainWindow(QMainWindow):
         bar.setFormat(f"{Path(path).name}: %v / %m frames")
         cancel = threading.Event()
         self._review_cancel = cancel
-        self._set_review_progress_visible(True)
+        self._show_review_progress()
 
         def finished(message: str | None = None, error: Exception | None = None) -> None:
-            self._set_review_progress_visible(False)
             self._review_cancel = None
+            self._show_review_progress()
             if isinstance(error, ExportCancelled):
                 self.statusBar().showMessage("Review video cancelled; nothing was written.", 8000)
             elif error is not None:
@@ -1051,10 +1051,12 @@ class MainWindow(QMainWindow):
         if self._review_cancel is not None:
             self._review_cancel.set()
 
-    def _set_review_progress_visible(self, visible: bool) -> None:
-        self.review_progress.setVisible(visible)
-        self.review_cancel_button.setVisible(visible)
-        self.actions["export_review"].setEnabled(not visible and self.source is not None)
+    def _show_review_progress(self) -> None:
+        """The progress, its Cancel button and the export action follow ``_review_cancel`` (set while writing)."""
+        writing = self._review_cancel is not None
+        self.review_progress.setVisible(writing)
+        self.review_cancel_button.setVisible(writing)
+        self._update_enabled()
 
     # ==== messages, recent files, drag and drop, close =====================================================
 

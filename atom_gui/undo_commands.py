@@ -103,41 +103,42 @@ class SnapshotCollector:
         return Snapshot(self._states)
 
 
-class AddObjectCommand(QUndoCommand):
-    """A new object: undo takes it out with its frames, redo puts the same one back."""
+class _ObjectPresenceCommand(QUndoCommand):
+    """Takes a whole object out of the document and puts the same one back (same id, label, frames)."""
 
-    def __init__(self, document: Document, object_id: int):
-        super().__init__(f"Add {document.object(object_id).label}")
+    def __init__(self, document: Document, object_id: int, text: str):
+        super().__init__(text)
         self.document = document
         self.object_id = object_id
         self._removed = None
 
-    def redo(self) -> None:
+    def _take(self) -> None:
+        self._removed = self.document.remove_object(self.object_id)
+
+    def _put_back(self) -> None:
         if self._removed is not None:
             self.document.insert_object(self._removed)
             self._removed = None
 
-    def undo(self) -> None:
-        self._removed = self.document.remove_object(self.object_id)
 
-
-class DeleteObjectCommand(QUndoCommand):
-    """An object taken out with all its boxes: undo puts the same one back (same id, label, frames)."""
+class AddObjectCommand(_ObjectPresenceCommand):
+    """A new object (added already): undo takes it out with its frames, redo puts the same one back."""
 
     def __init__(self, document: Document, object_id: int):
-        obj = document.object(object_id)
-        super().__init__(f"Delete {obj.label}")
-        self.document = document
-        self.object_id = object_id
-        self._removed = None
+        super().__init__(document, object_id, f"Add {document.object(object_id).label}")
 
-    def redo(self) -> None:
-        self._removed = self.document.remove_object(self.object_id)
+    redo = _ObjectPresenceCommand._put_back
+    undo = _ObjectPresenceCommand._take
 
-    def undo(self) -> None:
-        if self._removed is not None:
-            self.document.insert_object(self._removed)
-            self._removed = None
+
+class DeleteObjectCommand(_ObjectPresenceCommand):
+    """An object taken out with all its boxes when pushed: undo puts the same one back."""
+
+    def __init__(self, document: Document, object_id: int):
+        super().__init__(document, object_id, f"Delete {document.object(object_id).label}")
+
+    redo = _ObjectPresenceCommand._take
+    undo = _ObjectPresenceCommand._put_back
 
 
 class ObjectPropertiesCommand(QUndoCommand):

@@ -73,14 +73,14 @@ def _crop_to_boxes(features: torch.Tensor, scaled: torch.Tensor) -> tuple[torch.
     bounds need would cost more than it saves.
     """
     height, width = features.shape[-2:]
-    lo = scaled.detach().reshape(-1, 4).amin(0)
-    hi = scaled.detach().reshape(-1, 4).amax(0)
-    if not (torch.isfinite(lo).all() and torch.isfinite(hi).all()):  # NaN / inf: no bounds to cut to
+    flat = scaled.detach().reshape(-1, 4)
+    (lo_x, lo_y, _, _), (_, _, hi_x, hi_y) = flat.amin(0).tolist(), flat.amax(0).tolist()  # one host copy each
+    if not all(map(math.isfinite, (lo_x, lo_y, hi_x, hi_y))):  # NaN / inf: no bounds to cut to
         return features, scaled
-    x0 = min(max(int(math.floor(float(lo[0]))) - 1, 0), width)
-    y0 = min(max(int(math.floor(float(lo[1]))) - 1, 0), height)
-    x1 = max(min(int(math.ceil(float(hi[2]))) + 2, width), x0)
-    y1 = max(min(int(math.ceil(float(hi[3]))) + 2, height), y0)
+    x0 = min(max(math.floor(lo_x) - 1, 0), width)
+    y0 = min(max(math.floor(lo_y) - 1, 0), height)
+    x1 = max(min(math.ceil(hi_x) + 2, width), x0)
+    y1 = max(min(math.ceil(hi_y) + 2, height), y0)
     if x0 == 0 and y0 == 0 and x1 == width and y1 == height:
         return features, scaled
     if x1 == x0 or y1 == y0:  # every box lies outside the map: keep one cell so the shapes stay valid

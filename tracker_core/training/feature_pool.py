@@ -127,14 +127,23 @@ class FeaturePool:
 
     @classmethod
     def concat(cls, parts: list[FeaturePool]) -> FeaturePool:
-        offsets = np.cumsum([0] + [p.num_groups for p in parts[:-1]])
+        """One pool of ``parts`` in order, copied into preallocated tensors part by part: with memory-mapped parts
+        (``load(..., mmap=True)``) the peak memory is the result plus one part, not twice the result."""
+        names = [n for n in parts[0].tensors()
+                 if all(getattr(p, n) is not None for p in parts)]  # fixed proposals only when every part has them
         fields = {}
-        for name in ("ref_f8", "ref_f16", "ref_boxes", "test_f8", "test_f16", "test_boxes"):
-            fields[name] = torch.cat([getattr(p, name) for p in parts])
-        fields["test_ref"] = torch.cat([p.test_ref + int(o) for p, o in zip(parts, offsets)])
-        if all(p.proposals is not None for p in parts):
-            fields["proposals"] = torch.cat([p.proposals for p in parts])
-            fields["proposal_iou"] = torch.cat([p.proposal_iou for p in parts])
+        for name in names:
+            t = getattr(parts[0], name)
+            rows = sum(getattr(p, name).shape[0] for p in parts)
+            fields[name] = t.new_empty((rows, *t.shape[1:]))
+        starts = {name: 0 for name in names}
+        refs = 0
+        for part in parts:
+            for name in names:
+                tensor, lo = getattr(part, name), starts[name]
+                fields[name][lo:lo + tensor.shape[0]] = tensor + refs if name == "test_ref" else tensor
+                starts[name] = lo + tensor.shape[0]
+            refs += part.num_groups
         return cls(**fields)
 
     @classmethod
@@ -157,28 +166,6 @@ class FeaturePool:
         """Read a pool written by :meth:`save`.  ``mmap``: map the file instead of reading it, so the tensors live
         in the page cache, shared by every process that maps the same file (two runs on one pool)."""
         return cls(**torch.load(path, map_location="cpu", weights_only=True, mmap=mmap))
-
-    @classmethod
-    def assemble(cls, paths: list[Path]) -> FeaturePool:
-        """The concatenation of the shard files ``paths``, read one at a time into preallocated tensors: the peak
-        memory is the pool plus one shard (``concat`` of loaded parts needs twice the pool)."""
-        heads = [cls.load(p, mmap=True) for p in paths]  # mapped: nothing is read until copied below
-        first = heads[0]
-        num_refs = sum(h.num_groups for h in heads)
-        num_tests = sum(len(h) for h in heads)
-        fields = {}
-        for name, tensor in first.tensors().items():
-            rows = num_refs if name.startswith("ref_") else num_tests
-            fields[name] = tensor.new_empty((rows, *tensor.shape[1:]))
-        r = t = 0
-        for part in heads:
-            nr, nt = part.num_groups, len(part)
-            for name, tensor in part.tensors().items():
-                lo = r if name.startswith("ref_") else t
-                fields[name][lo:lo + tensor.shape[0]] = tensor
-            fields["test_ref"][t:t + nt] += r
-            r, t = r + nr, t + nt
-        return cls(**fields)
 
 
 def build_pool(folder: str | Path, dataset: GroupDataset, backbone: torch.nn.Module, manifest: dict,
@@ -205,7 +192,7 @@ def build_pool(folder: str | Path, dataset: GroupDataset, backbone: torch.nn.Mod
     manifest_path.write_text(json.dumps(dict(manifest, groups=len(dataset)), indent=2) + "\n")
     num_shards = -(-len(dataset) // groups_per_shard)
     paths = [folder / f"shard_{s:05d}.pt" for s in range(num_shards)]
-    complete: dict[int, int] = {}  # shard -> groups; shards are read again only at the end (assemble)
+    complete: dict[int, int] = {}  # shard -> groups; shards are read again only at the end (concat)
     for s, path in enumerate(paths):
         expected = min((s + 1) * groups_per_shard, len(dataset)) - s * groups_per_shard
         if path.is_file():
@@ -233,7 +220,7 @@ def build_pool(folder: str | Path, dataset: GroupDataset, backbone: torch.nn.Mod
     # copies of it) share one copy in the page cache instead of each holding the pool in its own memory.
     whole = folder / f"pool_{len(dataset)}_groups.pt"
     if not whole.is_file():
-        FeaturePool.assemble(paths).save(whole)
+        FeaturePool.concat([FeaturePool.load(p, mmap=True) for p in paths]).save(whole)
         for stale in folder.glob("pool_*_groups.pt"):  # a smaller pool's, before it grew
             if stale != whole:
                 stale.unlink()
