@@ -244,3 +244,16 @@ def test_real_vot():
     xs, ys = first[0::2], first[1::2]
     np.testing.assert_allclose(bag.gt[0], (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)))
     assert len(seqs["car1"]) == 252
+
+
+def test_otb_table_sequence_cut_to_its_range_and_renumbered(tmp_path):
+    # David is frames 300-770 in the benchmark table; a copy that holds only those 471 frames, renumbered
+    # 0001-0471 (as tools/get_train_data.sh extracts it), must map box k to file k, not to file 299 + k.
+    root = tmp_path / "OTB"
+    touch_frames(root / "David" / "img", range(1, 472), "{:04d}.jpg")
+    write(root / "David" / "groundtruth_rect.txt", "".join(f"{i},10,20,30\n" for i in range(1, 472)))
+    david = by_name(load_dataset("otb", root))["David"]
+    assert len(david.frames) == 471
+    assert Path(david.frames[0]).name == "0001.jpg" and Path(david.frames[-1]).name == "0471.jpg"
+    assert all(Path(f).is_file() for f in david.frames)
+    assert david.gt[0, 0] == 0 and david.gt[-1, 0] == 470  # 1-based x = frame number, read 0-based

@@ -229,13 +229,17 @@ def _table_sequence(root: Path, row: list, kind: str) -> Sequence | None:
     numbers = range(start + init_omit, end + 1)
     frame_dir = root / folder
     frames = [str(frame_dir / f"{i:0{nz}d}.{ext}") for i in numbers]
-    if frames and not Path(frames[0]).is_file():
-        # A copy with other zero-padding: take the same positions from the sorted folder listing.
+    if frames and not (Path(frames[0]).is_file() and Path(frames[-1]).is_file()):
         listed = list_images(frame_dir)
-        if len(listed) < end:
+        if start > 1 and len(listed) == end - start + 1:
+            # A copy cut to the table's range and renumbered from 1 (David's frames 300-770 as 0001-0471).
+            frames = [str(p) for p in listed[init_omit:]]
+        elif len(listed) >= end:
+            # A copy with other zero-padding: take the same positions from the sorted folder listing.
+            frames = [str(p) for p in listed[start - 1 + init_omit:end]]
+        else:
             warnings.warn(f"{kind}: {name}: frames {frames[0]} ... not found; skipped", stacklevel=3)
             return None
-        frames = [str(p) for p in listed[start - 1 + init_omit:end]]
     gt = read_boxes(anno_path, one_based=True)[init_omit:]
     frames, gt, complete = _fit_lengths(name, frames, gt)
     return Sequence(name, kind, frames, gt, None, True, complete, object_class)
