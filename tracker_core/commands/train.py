@@ -118,7 +118,9 @@ def parse_widths(values: list[str] | None, backbone: str) -> dict:
 
 
 def _patterns(text: str | None) -> list[str]:
-    return [p.strip() for p in (text or "").split(",") if p.strip()]
+    from ..evaluation.datasets import sequence_patterns
+
+    return sequence_patterns(text)
 
 
 def _held_apart(name: str) -> bool:

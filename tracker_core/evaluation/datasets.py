@@ -430,22 +430,27 @@ def parse_dataset_arg(text: str) -> tuple[str, Path]:
     return normalise_kind(kind), Path(path).expanduser()
 
 
-def select_sequences(seqs: list[Sequence], patterns: str | None) -> list[Sequence]:
-    """Keep sequences whose name matches one of the comma-separated shell patterns (case-insensitive).
+def sequence_patterns(patterns: str | None) -> list[str]:
+    """Comma-separated shell patterns, or ``@FILE`` with one name or pattern per line (e.g. LaSOT's 280 test
+    sequences, or a split of this project's ``configs/splits``), as a list; empty for None."""
+    if not patterns:
+        return []
+    if patterns.startswith("@"):
+        path = Path(patterns[1:]).expanduser()
+        try:
+            patterns = ",".join(line.split("#")[0].strip() for line in path.read_text().splitlines())
+        except OSError as exc:
+            raise CommandError(f"--sequences {patterns}: cannot read {path} ({exc.strerror or exc})") from None
+    return [p.strip() for p in patterns.split(",") if p.strip()]
 
-    ``@FILE`` reads the names or patterns from a file, one per line (e.g. LaSOT's 280 test sequences).
-    """
+
+def select_sequences(seqs: list[Sequence], patterns: str | None) -> list[Sequence]:
+    """Keep sequences whose name matches one of the patterns of :func:`sequence_patterns` (case-insensitive)."""
     if not patterns:
         return seqs
     import fnmatch
 
-    if patterns.startswith("@"):
-        path = Path(patterns[1:]).expanduser()
-        try:
-            patterns = ",".join(path.read_text().split())
-        except OSError as exc:
-            raise CommandError(f"--sequences {patterns}: cannot read {path} ({exc.strerror or exc})") from None
-    pats = [p.strip().lower() for p in patterns.split(",") if p.strip()]
+    pats = [p.lower() for p in sequence_patterns(patterns)]
     return [s for s in seqs if any(fnmatch.fnmatchcase(s.name.lower(), p) for p in pats)]
 
 

@@ -70,11 +70,22 @@ def collate_groups(items: list[ProcessedGroup]) -> dict[str, torch.Tensor]:
 @torch.no_grad()
 def extract_features(backbone: torch.nn.Module, crops: torch.Tensor, chunk: int = 16
                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Backbone features of (N, 3, S, S) crops in chunks: (f8 (N, C8, S/8, S/8), f16 (N, C16, S/16, S/16))."""
+    """Backbone features of (N, 3, S, S) crops in chunks: (f8 (N, C8, S/8, S/8), f16 (N, C16, S/16, S/16)).
+
+    On the CPU the crops go one by one through the traced, BatchNorm-folded graph that tracking runs
+    (:class:`InferenceBackbone`): the features the IoU-Net learns from are the ones it sees when tracking, and on
+    this project's 2-core CPU that is several times faster than eager batches (0.05 vs 0.33 s per 288 crop).
+    """
+    from ..backbones.inference import InferenceBackbone
+
     device = next(backbone.parameters()).device
+    if device.type == "cpu":
+        runner, chunk = InferenceBackbone(backbone), 1
+    else:
+        runner = backbone
     f8s, f16s = [], []
     for i in range(0, crops.shape[0], chunk):
-        f8, f16 = backbone(crops[i:i + chunk].to(device))
+        f8, f16 = runner(crops[i:i + chunk].to(device))
         f8s.append(f8)
         f16s.append(f16)
     return torch.cat(f8s), torch.cat(f16s)
