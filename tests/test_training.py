@@ -465,3 +465,67 @@ def test_atom_train_end_to_end_exports_a_loadable_model(tmp_path):
     wrong[wrong.index(str(tmp_path / "online"))] = str(tmp_path / "wrong")
     wrong[wrong.index("pred_input=8,8")] = "pred_input=16,16"
     assert main(wrong + ["--init", str(out / "model.json")]) == 2
+
+
+def test_epoch_hook_records_join_the_history_and_choose_the_best_epoch(tmp_path):
+    # The hook stands in for tracking validation: its AUCs (50, 70, 60) must pick epoch 2, whatever the losses say.
+    pool = tiny_pool()
+    aucs = {1: 50.0, 2: 70.0, 3: 60.0}
+    seen = []
+
+    def hook(epoch, net):
+        seen.append((epoch, net.training))
+        return {"val_auc": aucs[epoch]}
+
+    net = AtomIoUNet(**TINY_WIDTHS)
+    trainer = Trainer(net, PoolData(pool, 4, 1), TrainConfig(epochs=3, batch_size=4, best_by="val_auc"), tmp_path,
+                      val_pool=tiny_pool(proposals=True, seed=3), progress=False, log=lambda m: None,
+                      epoch_hook=hook)
+    best = trainer.fit()
+    assert [e for e, _ in seen] == [1, 2, 3]
+    assert best["epoch"] == 2 and [r["val_auc"] for r in trainer.history] == [50.0, 70.0, 60.0]
+    assert "val_auc" in (tmp_path / "log.csv").read_text().splitlines()[0]
+    for key in ("val_refined_from_0.9_iou", "val_refined_from_0.7_iou"):
+        assert all(0 < r[key] <= 1 for r in trainer.history)
+
+
+def test_boxes_at_iou_hit_the_target():
+    from tracker_core.boxes import iou_torch
+    from tracker_core.training.trainer import boxes_at_iou, seeded_generator
+
+    truth = torch.tensor([[10.0, 20.0, 30.0, 40.0], [0.0, 0.0, 5.0, 100.0], [3.0, 4.0, 300.0, 2.0]]).repeat(20, 1)
+    for target in (0.9, 0.7, 0.3):
+        boxes = boxes_at_iou(truth, target, seeded_generator(1))
+        assert torch.allclose(iou_torch(boxes, truth), torch.full((60,), target), atol=1e-5)
+        assert not torch.allclose(boxes[0], boxes[3])  # each box moves its own way
+
+
+def test_atom_train_tracking_validation_exports_every_epoch(tmp_path):
+    from tests.test_eval_cli import make_sequence
+    from tracker_core.cli import main
+    from tracker_core.model_io import load_model
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i, img in enumerate(natural_like_images(3)):
+        cv2.imwrite(str(images / f"{i}.png"), img)
+    otb = tmp_path / "otb"
+    otb.mkdir()
+    make_sequence(otb, "Glide", n=6, seed=4)
+    out = tmp_path / "run"
+    args = ["train", "--data", f"synthetic:{images}", "--pool-pairs", "2", "--tests-per-ref", "2", "--epochs", "2",
+            "--batch", "2", "--val-pairs", "0", "--iounet-widths", "pred_input=8,8", "pred_inter=8,8", "ref=8,8",
+            "test=8,8", "--val-tracking", f"otb:{otb}", "--best-by", "val_auc", "--out", str(out), "--no-progress",
+            "--device", "cpu"]
+    i = args.index("--val-tracking")
+    assert main(args[:i] + args[i + 2:]) == 2  # --best-by val_auc without --val-tracking: refused
+    assert not (out / "checkpoint.pt").exists()
+    assert main(args) == 0
+    card = load_model(out / "model.json").info["model_card"]
+    assert card["best_epoch_chosen_by"] == "val_auc"
+    aucs = [r["val_auc"] for r in card["history"]]
+    assert len(aucs) == 2 and all(0 <= a <= 100 for a in aucs)
+    assert card["best_epoch"] == 1 + int(np.argmax(aucs)) and card["validation_tracking_auc"] == max(aucs)
+    assert "--val-tracking" in card["reproduce"] and "--best-by val_auc" in card["reproduce"]
+    for epoch in (1, 2):
+        assert load_model(out / "epochs" / f"epoch_{epoch:03d}.json").iounet is not None

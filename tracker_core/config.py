@@ -128,8 +128,47 @@ PRESETS = {"default": _default, "multiscale": _multiscale, "fast": _fast}
 
 
 def preset(name: str) -> TrackerConfig:
-    """A fresh configuration for a preset name (``default``, ``multiscale`` or ``fast``)."""
+    """A fresh configuration for a preset name (``default``, ``multiscale`` or ``fast``), optionally followed by
+    ``:`` and comma-separated overrides of single fields, e.g. ``default:refinement.max_scale_change=1.1`` (how
+    ablations are named on the command line: ``atom eval --preset ...``)."""
+    base, _, overrides = name.partition(":")
     try:
-        return PRESETS[name]()
+        cfg = PRESETS[base.strip()]()
     except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+        raise ValueError(f"unknown preset {base!r}; choose one of {', '.join(PRESETS)}") from None
+    for item in (o.strip() for o in overrides.split(",")):
+        if item:
+            _override(cfg, item)
+    if overrides.strip():
+        cfg.name = name
+    return cfg
+
+
+def _override(cfg: TrackerConfig, item: str) -> None:
+    """Set one ``group.field=value`` (or top-level ``field=value``) of ``cfg``, parsed as the field's type."""
+    key, sep, text = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not 1 <= len(parts) <= 2:
+        raise ValueError(f"a preset override is GROUP.FIELD=VALUE, got {item!r}")
+    owner = getattr(cfg, parts[0], None) if len(parts) == 2 else cfg
+    field_name = parts[-1]
+    if owner is None or not dataclasses.is_dataclass(owner) or field_name not in {
+            f.name for f in dataclasses.fields(owner)}:
+        raise ValueError(f"unknown configuration field {key.strip()!r}")
+    current = getattr(owner, field_name)
+    text = text.strip()
+    if text.lower() in ("none", "null"):
+        value = None
+    elif isinstance(current, bool):
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"{key.strip()} expects true or false, got {text!r}")
+        value = text.lower() in ("true", "1")
+    elif isinstance(current, int) and not isinstance(current, bool):
+        value = int(text)
+    elif isinstance(current, str):
+        value = text
+    elif isinstance(current, tuple):
+        value = tuple(float(v) for v in text.replace(";", " ").split())
+    else:  # float, or an optional float that is None today
+        value = float(text)
+    setattr(owner, field_name, value)

@@ -31,6 +31,8 @@ class TrackResult:
     score_map_rect: the image rectangle that ``score_map`` covers (the search region).
     proposals: (P, 4) float32 image-space xywh boxes after refinement; None without an IoU-Net.
     proposal_ious: (P,) predicted IoUs of ``proposals``.
+    refine_start: the box IoU maximisation started from (the classifier's new centre with the previous size);
+        None when the frame was not refined.  ``box`` minus this is what the IoU-Net changed.
     timings: milliseconds per stage (backbone, iou_features, refinement, classifier_update, localisation, ...).
     """
 
@@ -42,5 +44,6 @@ class TrackResult:
     score_map_rect: Box | None = None
     proposals: np.ndarray | None = None
     proposal_ious: np.ndarray | None = None
+    refine_start: Box | None = None
     distractor: tuple[float, float] | None = None  # image (x, y) of a second peak, when one was found
     timings: dict[str, float] = field(default_factory=dict)

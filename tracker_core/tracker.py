@@ -220,6 +220,7 @@ class AtomTracker:
                 iou_feat = self.iounet.get_iou_feat((f8[scale_ind:scale_ind + 1], f16[scale_ind:scale_ind + 1]))
             with timer("refinement"):
                 self.center = new_center
+                result.refine_start = self.box
                 refined = self._refine(iou_feat, tf)
             if refined is not None:
                 (cx, cy, w, h), iou_pred, props, prop_ious = refined

@@ -54,6 +54,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output folder (speed.json)")
     s.set_defaults(func=run_speed)
 
+    d = sub.add_parser("diagnose", help="why full ATOM loses a target: refinement traces and one-step tracking",
+                       description="Per frame: IoU before and after box refinement, the scale step it took, the "
+                                   "scale error left, predicted vs true IoU, what the classifier learns from; and "
+                                   "one-step tracking from the true box (see tracker_core/evaluation/diagnose.py).")
+    add_common_arguments(d)
+    d.add_argument("--one-step", type=int, default=10, metavar="N",
+                   help="frames per sequence for the one-step test (default 10; 0 skips it)")
+    d.add_argument("--out", required=True, help="output folder (diagnose.json)")
+    d.set_defaults(func=run_diagnose)
+
     p.set_defaults(func=lambda args: _missing_subcommand(p))
     return p
 
@@ -127,6 +137,54 @@ def run_annotate(args) -> int:
     print(annotate_table(result))
     if policies:
         print("\ncorrection policy: " + ", ".join(f"{n}: {p}" for n, p in policies.items()), file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} run(s) FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+# ---- diagnose ---------------------------------------------------------------------------------------------
+
+def run_diagnose(args) -> int:
+    from ..evaluation import factory
+    from ..evaluation.datasets import load_datasets
+    from ..evaluation.diagnose import DiagnoseTask, run_diagnose_task
+    from ..evaluation.parallel import TaskFailure, run_tasks
+    from ..evaluation.report import diagnose_table
+
+    if not args.dataset:
+        raise CommandError("give at least one --dataset KIND:PATH")
+    names = tracker_names(args.tracker) or ["atom"]
+    factory.check_tracker_names(names)
+    if args.one_step < 0:
+        raise CommandError("--one-step must be 0 or more")
+    sequences = [s for s in load_datasets(args.dataset, args.sequences) if s.gt_complete]
+    if not sequences:
+        raise CommandError("no sequence with full ground truth to diagnose")
+    tasks = [DiagnoseTask(n, factory.TrackerSpec(n, args.model, args.preset, args.device), seq, args.one_step)
+             for n in names for seq in sequences]
+    result: dict = {n: {"sequences": {}} for n in names}
+    failures: list[str] = []
+
+    def on_result(task, r) -> None:
+        if isinstance(r, TaskFailure):
+            failures.append(f"{task.label} {task.sequence.name}: {r.message}")
+            return
+        result[task.label]["sequences"][task.sequence.name] = r
+        print(f"{task.label} {task.sequence.name}: mean IoU {r['summary']['mean_iou']:.3f}", file=sys.stderr)
+
+    run_tasks(run_diagnose_task, tasks, jobs=check_jobs(args.jobs), on_result=on_result)
+    from ..evaluation.diagnose import FrameTrace, summarise
+
+    for entry in result.values():
+        seqs = entry["sequences"].values()
+        entry["pooled"] = summarise([FrameTrace(**f) for r in seqs for f in r["frames"]])
+        steps = [v for r in seqs for v in r["one_step"]]
+        entry["pooled"]["one_step_iou"] = float(sum(steps) / len(steps)) if steps else None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "diagnose.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(diagnose_table(result))
     if failures:
         print(f"{len(failures)} run(s) FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1

@@ -68,10 +68,20 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "apart, plus synthetic scenes")
     p.add_argument("--val-sequences", metavar="PATTERNS", help="validation sequences (also excluded from training)")
     p.add_argument("--val-pairs", type=int, default=256, help="validation pairs (fixed proposals; default 256)")
-    p.add_argument("--best-by", choices=("val_loss", "val_pearson", "val_refined_iou"), default="val_loss",
+    p.add_argument("--best-by", choices=("val_loss", "val_pearson", "val_refined_iou", "val_auc"),
+                   default="val_loss",
                    help="the epoch exported: lowest validation loss (default), highest Pearson correlation of "
-                        "predicted and true IoU (ignores a constant calibration offset), or highest IoU after the "
-                        "tracker's box refinement on validation pairs")
+                        "predicted and true IoU (ignores a constant calibration offset), highest IoU after the "
+                        "tracker's box refinement on validation pairs, or highest AUC of full ATOM tracking the "
+                        "--val-tracking sequences")
+    p.add_argument("--val-tracking", action="append", default=[], metavar="KIND:PATH",
+                   help="after every epoch, track these held-out sequences with full ATOM and the epoch's IoU-Net, "
+                        "scored like atom eval (val_auc, val_op50, val_op75); repeatable")
+    p.add_argument("--val-tracking-sequences", metavar="PATTERNS",
+                   help="only these --val-tracking sequences (comma-separated patterns or @FILE); they are also "
+                        "never trained on")
+    p.add_argument("--val-tracking-preset", default="default",
+                   help="tracker configuration for the tracking validation (default: the paper's full ATOM)")
     p.add_argument("--proposals", type=int, default=16,
                    help="proposals per training pair (default 16, the reference's; more cost little in pool mode)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (AdamW; default 0)")
@@ -134,7 +144,8 @@ def build_sources(args):
 
     specs = [parse_source_spec(d) for d in args.data]
     include = _patterns(args.sequences)
-    exclude = _patterns(args.exclude) + _patterns(args.val_sequences)  # never train on validation sequences
+    # Never train on validation sequences, whichever kind of validation names them.
+    exclude = _patterns(args.exclude) + _patterns(args.val_sequences) + _patterns(args.val_tracking_sequences)
     train, val, notes = [], [], []
     for spec in specs:
         src = build_source(spec, include or None, exclude or None)
@@ -230,6 +241,12 @@ def command_line(args) -> str:
     for v in args.val:
         parts += ["--val", v]
     parts += ["--val-pairs", str(args.val_pairs)]
+    for v in args.val_tracking:
+        parts += ["--val-tracking", v]
+    if args.val_tracking_sequences:
+        parts += ["--val-tracking-sequences", args.val_tracking_sequences]
+    if args.val_tracking and args.val_tracking_preset != "default":
+        parts += ["--val-tracking-preset", args.val_tracking_preset]
     if args.best_by != "val_loss":
         parts += ["--best-by", args.best_by]
     if args.pool_pairs:
@@ -263,6 +280,34 @@ def _pool(folder: Path, dataset, backbone, manifest: dict, workers: int, progres
             bar.close()
 
 
+def _epoch_hook(args, backbone, out: Path, log):
+    """After each epoch: the epoch's IoU-Net as a model file ``OUT/epochs/epoch_NNN`` (so any epoch can be
+    evaluated or shipped later) and, with ``--val-tracking``, full ATOM tracking the held-out sequences."""
+    from ..evaluation.datasets import load_datasets
+    from ..model_io import AtomModel, save_model
+    from ..training.tracking_validation import TrackingValidation
+
+    validation = None
+    if args.val_tracking:
+        seqs = [s for s in load_datasets(args.val_tracking, args.val_tracking_sequences) if s.gt_complete]
+        if not seqs:
+            raise CommandError("--val-tracking: no sequence with full ground truth matches")
+        log(f"tracking validation: {len(seqs)} sequences, {sum(len(s.frames) for s in seqs)} frames, preset "
+            f"{args.val_tracking_preset}")
+        validation = TrackingValidation(seqs, backbone, args.val_tracking_preset, args.threads, log)
+
+    def hook(epoch: int, iounet) -> dict:
+        import copy
+
+        net = copy.deepcopy(iounet).cpu().eval()
+        save_model(AtomModel(backbone, net, {"preset": "default", "backbone": backbone.name,
+                                             "model_card": {"epoch": epoch, "run": out.name}}),
+                   out / "epochs" / f"epoch_{epoch:03d}")
+        return validation(iounet) if validation is not None else {}
+
+    return hook
+
+
 def run(args) -> int:
     import torch
 
@@ -281,6 +326,8 @@ def run(args) -> int:
             raise CommandError(f"--{name.replace('_', '-')} must be positive")
     if not 0.0 <= args.feature_dropout < 1.0:
         raise CommandError("--feature-dropout must be in [0, 1)")
+    if args.best_by == "val_auc" and not args.val_tracking:
+        raise CommandError("--best-by val_auc needs --val-tracking KIND:PATH (the sequences to track)")
     out = args.out.expanduser()
     if (out / CHECKPOINT_NAME).is_file() and not args.resume:
         raise CommandError(f"{out} already holds a training run: pass --resume to continue it, or choose another --out")
@@ -341,7 +388,8 @@ def run(args) -> int:
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=args.lr, lr_step=args.lr_step,
                          lr_gamma=args.lr_gamma, seed=args.seed, best_by=args.best_by, num_proposals=args.proposals,
                          weight_decay=args.weight_decay, feature_dropout=args.feature_dropout)
-    trainer = Trainer(iounet, data, config, out, ctx, val_pool, progress=progress, log=log)
+    epoch_hook = _epoch_hook(args, backbone, out, log) if ctx.is_main else None
+    trainer = Trainer(iounet, data, config, out, ctx, val_pool, progress=progress, log=log, epoch_hook=epoch_hook)
     try:
         if args.resume and trainer.resume():
             log(f"resumed after epoch {trainer.epoch}")
@@ -369,7 +417,7 @@ def run(args) -> int:
         "pairs_seen": sum(r["pairs"] for r in history),
         "epochs": len(history),
         "best_epoch": best["epoch"],
-        "best_epoch_chosen_by": args.best_by if val_pool is not None else "train_loss",
+        "best_epoch_chosen_by": args.best_by if (val_pool is not None or args.val_tracking) else "train_loss",
         "final_train_loss": history[-1]["train_loss"],
         "best_epoch_train_loss": best_rec["train_loss"],
         "validation_loss": best_rec.get("val_loss"),
@@ -377,6 +425,10 @@ def run(args) -> int:
         "validation_refined_iou": best_rec.get("val_refined_iou"),
         "validation_refine_start_iou": best_rec.get("val_start_iou"),
         "validation_refined_from_truth_iou": best_rec.get("val_refined_from_truth_iou"),
+        "validation_refined_from_0.9_iou": best_rec.get("val_refined_from_0.9_iou"),
+        "validation_refined_from_0.7_iou": best_rec.get("val_refined_from_0.7_iou"),
+        "validation_tracking_auc": best_rec.get("val_auc"),
+        "validation_tracking_op75": best_rec.get("val_op75"),
         "validation_pairs": len(val_pool) if val_pool is not None else 0,
         "optimiser": f"{'AdamW' if args.weight_decay else 'Adam'} lr {args.lr:g}"
                      f"{f' weight decay {args.weight_decay:g}' if args.weight_decay else ''} on the IoU-Net only "
@@ -386,7 +438,8 @@ def run(args) -> int:
         "trained": datetime.date.today().isoformat(),
         "torch": torch.__version__,
         "history": [{k: r.get(k) for k in ("epoch", "lr", "train_loss", "val_loss", "val_pearson", "val_refined_iou",
-                                            "seconds")}
+                                            "val_refined_from_truth_iou", "val_refined_from_0.9_iou",
+                                            "val_refined_from_0.7_iou", "val_auc", "val_op75", "seconds")}
                     for r in history],
         "notes": notes,
         "reproduce": command_line(args),

@@ -54,3 +54,20 @@ def speed_table(result: dict) -> str:
     headers = ["Tracker", "FPS", "FPS w/ decode", "Backbone FPS", *[f"{k} ms" for k in stage_names],
                "Peak MB", "Device"]
     return markdown_table(headers, rows)
+
+
+DIAGNOSE_COLUMNS = [
+    ("mean IoU", "mean_iou", 3), ("lost", "lost_fraction", 3), ("one-step IoU", "one_step_iou", 3),
+    ("refine gain", "refinement_gain", 3), ("refine lowers", "refinement_lowers_fraction", 3),
+    ("abs scale step", "mean_abs_size_change", 3), ("scale error", "mean_size_error", 3),
+    ("abs scale error", "mean_abs_size_error", 3), ("pred IoU", "pred_iou_mean", 3),
+    ("pred/true r", "pred_vs_true_pearson", 3), ("learn IoU", "learn_iou", 3),
+    ("learn IoU<0.5", "learn_below_half_fraction", 3),
+]
+
+
+def diagnose_table(result: dict) -> str:
+    """Pooled diagnosis figures per tracker (``atom bench diagnose``)."""
+    rows = [[name] + [_fmt(entry["pooled"].get(key), digits) for _, key, digits in DIAGNOSE_COLUMNS]
+            for name, entry in result.items()]
+    return markdown_table(["tracker"] + [h for h, _, _ in DIAGNOSE_COLUMNS], rows)

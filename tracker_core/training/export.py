@@ -63,7 +63,10 @@ def model_card_markdown(card: dict, title: str = "Model card") -> str:
             value = "; ".join(_fmt(v) for v in value)
         lines.append(f"| {key.replace('_', ' ')} | {_fmt(value)} |")
     if card.get("history"):
-        keys = ["epoch", "lr", "train_loss", "val_loss", "val_pearson", "val_refined_iou", "seconds"]
+        keys = [k for k in ("epoch", "lr", "train_loss", "val_loss", "val_pearson", "val_refined_iou",
+                            "val_refined_from_truth_iou", "val_refined_from_0.9_iou", "val_refined_from_0.7_iou",
+                            "val_auc", "val_op75", "seconds")
+                if any(rec.get(k) is not None for rec in card["history"])]
         lines += ["", "## Per epoch", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         for rec in card["history"]:
             lines.append("| " + " | ".join(_fmt(rec.get(k, "")) for k in keys) + " |")

@@ -55,10 +55,14 @@ class TrainConfig:
     # dropping channels keeps it from memorising them.
     feature_dropout: float = 0.0
     # What makes an epoch the best: "val_loss" (lowest), "val_pearson" (highest agreement of predicted and true
-    # IoU, insensitive to a constant calibration offset), or "val_refined_iou" (highest IoU after the tracker's
-    # box refinement on validation pairs: what tracking uses the net for); without validation, the lowest
-    # training loss.
+    # IoU, insensitive to a constant calibration offset), "val_refined_iou" (highest IoU after the tracker's
+    # box refinement on validation pairs), or "val_auc" (highest AUC of full ATOM tracking held-out sequences
+    # with the epoch's net: what the net is for; needs an epoch hook that reports it); without validation, the
+    # lowest training loss.
     best_by: str = "val_loss"
+
+
+HIGHER_IS_BETTER = ("val_pearson", "val_refined_iou", "val_auc")
 
 
 def seeded_generator(*keys: int) -> torch.Generator:
@@ -162,6 +166,28 @@ REFINE_START_CENTER_SD = 0.1  # x sqrt(w h)
 REFINE_START_LOG_SIZE_SD = 0.15
 
 
+def boxes_at_iou(truth: torch.Tensor, target: float, generator: torch.Generator, steps: int = 40) -> torch.Tensor:
+    """Boxes whose IoU with ``truth`` (N, 4) xywh is ``target`` (to 1e-6): each moves along its own random direction
+    of (centre shift, log width, log height), scaled by bisection until the IoU falls to ``target``."""
+    n = truth.shape[0]
+    sq = truth[:, 2:].prod(1, keepdim=True).sqrt()
+    direction = torch.randn(n, 4, generator=generator)
+    direction = direction / direction.norm(dim=1, keepdim=True)
+
+    def along(t: torch.Tensor) -> torch.Tensor:
+        d = direction * t[:, None]
+        ctr = truth[:, :2] + truth[:, 2:] / 2 + d[:, :2] * sq
+        sz = truth[:, 2:] * torch.exp(d[:, 2:])
+        return torch.cat([ctr - sz / 2, sz], 1)
+
+    lo, hi = torch.zeros(n), torch.full((n,), 4.0)  # IoU is 1 at t = 0 and near 0 at t = 4
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        above = iou_torch(along(mid), truth) > target
+        lo, hi = torch.where(above, mid, lo), torch.where(above, hi, mid)
+    return along((lo + hi) / 2)
+
+
 def refinement_quality(iounet: torch.nn.Module, pool: FeaturePool, rc: RefinementConfig, batch_size: int = 64,
                        device: torch.device | str = "cpu", seed: int = 7) -> dict[str, float]:
     """What IoU maximisation does to the boxes of validation pairs, exactly as the tracker runs it.
@@ -169,11 +195,14 @@ def refinement_quality(iounet: torch.nn.Module, pool: FeaturePool, rc: Refinemen
     Each test box is perturbed (centre by ``REFINE_START_CENTER_SD``, log size by ``REFINE_START_LOG_SIZE_SD``,
     fixed seed), refined with ``rc`` (jittered starts, gradient ascent, mean of the top k), and compared with the
     truth.  Returns {"start_iou": mean IoU of the starting boxes, "refined_iou": after refinement,
-    "refined_from_truth_iou": refining the exact box (1.0 would be perfectly stable)}.  ``iounet`` should be in
-    eval mode (its BatchNorm statistics frozen), as in tracking; :func:`evaluate` puts it there.
+    "refined_from_truth_iou": refining the exact box (1.0 would be perfectly stable), "refined_from_0.9_iou" and
+    "refined_from_0.7_iou": refining boxes of exactly that IoU (refinement helps where the result is higher)}.
+    ``iounet`` should be in eval mode (its BatchNorm statistics frozen), as in tracking; :func:`evaluate` puts it
+    there.
     """
     generator = seeded_generator(seed)
-    start_ious, refined_ious, truth_ious = [], [], []
+    starts = {"start": [], "truth": [], "0.9": [], "0.7": []}
+    start_ious = []
     for begin in range(0, len(pool), batch_size):
         b = pool.pairs(torch.arange(begin, min(begin + batch_size, len(pool))))
         truth = b["test_boxes"].float()
@@ -182,11 +211,13 @@ def refinement_quality(iounet: torch.nn.Module, pool: FeaturePool, rc: Refinemen
             REFINE_START_CENTER_SD
         sz = truth[:, 2:] * torch.exp(torch.randn(truth.shape[0], 2, generator=generator) * REFINE_START_LOG_SIZE_SD)
         start = torch.cat([ctr - sz / 2, sz], 1)
+        inits = {"start": start, "truth": truth, "0.9": boxes_at_iou(truth, 0.9, generator),
+                 "0.7": boxes_at_iou(truth, 0.7, generator)}
         with torch.no_grad():
             modulation = iounet.get_modulation((b["ref_f8"].to(device), b["ref_f16"].to(device)),
                                                b["ref_boxes"].to(device))
             iou_feat = iounet.get_iou_feat((b["test_f8"].to(device), b["test_f16"].to(device)))
-        for init, out in ((start, refined_ious), (truth, truth_ious)):
+        for key, init in inits.items():
             boxes = torch.stack([jittered_boxes(box, rc.num_init_random_boxes, rc.box_jitter_pos, rc.box_jitter_sz,
                                                 generator) for box in init])
             boxes, ious = optimize_boxes(iounet, modulation, iou_feat, boxes.to(device), rc.iterations,
@@ -194,10 +225,12 @@ def refinement_quality(iounet: torch.nn.Module, pool: FeaturePool, rc: Refinemen
             for i in range(init.shape[0]):
                 chosen = select_box(boxes[i].cpu(), ious[i].cpu(), rc.top_k, rc.maximal_aspect_ratio)
                 final = chosen[0] if chosen is not None else init[i]
-                out.append(float(iou_torch(final, truth[i])))
+                starts[key].append(float(iou_torch(final, truth[i])))
         start_ious += iou_torch(start, truth).tolist()
-    return {"start_iou": float(np.mean(start_ious)), "refined_iou": float(np.mean(refined_ious)),
-            "refined_from_truth_iou": float(np.mean(truth_ious))}
+    return {"start_iou": float(np.mean(start_ious)), "refined_iou": float(np.mean(starts["start"])),
+            "refined_from_truth_iou": float(np.mean(starts["truth"])),
+            "refined_from_0.9_iou": float(np.mean(starts["0.9"])),
+            "refined_from_0.7_iou": float(np.mean(starts["0.7"]))}
 
 
 # ---- the loop ---------------------------------------------------------------------------------------------
@@ -232,8 +265,12 @@ class Trainer:
 
     def __init__(self, iounet: torch.nn.Module, data, config: TrainConfig, out_dir: str | Path,
                  ctx: DistContext | None = None, val_pool: FeaturePool | None = None, progress: bool = True,
-                 max_steps: int | None = None, log: Callable[[str], None] | None = None):
+                 max_steps: int | None = None, log: Callable[[str], None] | None = None,
+                 epoch_hook: Callable[[int, torch.nn.Module], dict] | None = None):
         self.ctx = ctx or DistContext()
+        # Called on rank 0 after each epoch's validation with (epoch, iounet); what it returns joins the epoch's
+        # record (e.g. the tracking validation's val_auc) before the best epoch is chosen.
+        self.epoch_hook = epoch_hook
         self.config = config
         self.data = data
         self.val_pool = val_pool
@@ -342,9 +379,13 @@ class Trainer:
                 record.update(val_loss=val["loss"], val_pearson=val["pearson"], val_mae_iou=val["mae_iou"],
                               val_start_iou=val["start_iou"], val_refined_iou=val["refined_iou"],
                               val_refined_from_truth_iou=val["refined_from_truth_iou"])
+                record["val_refined_from_0.9_iou"] = val["refined_from_0.9_iou"]
+                record["val_refined_from_0.7_iou"] = val["refined_from_0.7_iou"]
+            if self.epoch_hook is not None and self.ctx.is_main:
+                record.update(self.epoch_hook(epoch, self.iounet))
             record["seconds"] = round(time.time() - t0, 1)
-            # Lower is better; correlations and IoUs are negated.
-            if c.best_by in ("val_pearson", "val_refined_iou") and c.best_by in record:
+            # Lower is better; correlations, IoUs and AUCs are negated.
+            if c.best_by in HIGHER_IS_BETTER and c.best_by in record:
                 metric = -record[c.best_by]
             else:
                 metric = record.get("val_loss", record["train_loss"])
@@ -365,7 +406,8 @@ class Trainer:
     def write_log(self) -> None:
         """``log.csv`` (one row per epoch, rewritten whole so a resumed run has no duplicates) and ``loss.png``."""
         keys = ["epoch", "lr", "train_loss", "val_loss", "val_pearson", "val_mae_iou", "val_start_iou",
-                "val_refined_iou", "val_refined_from_truth_iou", "steps", "pairs", "seconds"]
+                "val_refined_iou", "val_refined_from_truth_iou", "val_refined_from_0.9_iou", "val_refined_from_0.7_iou",
+                "val_auc", "val_op50", "val_op75", "val_tracking_seconds", "steps", "pairs", "seconds"]
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
         writer.writeheader()

@@ -1,0 +1,84 @@
+"""Choosing an IoU-Net by what it does in tracking: full ATOM on held-out sequences after every epoch.
+
+Proposal-level validation (loss, Pearson, IoU after refining crops of validation pairs) did not predict tracking
+on unseen video (issue 11: epochs with almost equal validation figures tracked 69 to 73 AUC). So a run can also
+track whole held-out sequences with the epoch's IoU-Net inside the real tracker, from each sequence's first
+box, and be scored the way ``atom eval`` scores (AUC, OP50, OP75 over sequences, LaSOT's absent convention).
+``atom train --val-tracking KIND:PATH --val-tracking-sequences @configs/splits/val.txt --best-by val_auc``.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+__all__ = ["TrackingValidation"]
+
+
+class TrackingValidation:
+    """``__call__(iounet) -> {"val_auc", "val_op50", "val_op75", "val_tracking_seconds"}`` (percent).
+
+    Args:
+        sequences: ``evaluation.datasets.Sequence`` objects with full ground truth.
+        backbone: the frozen backbone the IoU-Net is trained for (shared, never modified).
+        preset: the tracker configuration (a ``config.preset`` name, overrides allowed), "default" = full ATOM.
+        threads: torch threads while tracking (None leaves the setting alone).
+    """
+
+    def __init__(self, sequences: list, backbone: torch.nn.Module, preset: str = "default",
+                 threads: int | None = None, log: Callable[[str], None] | None = None):
+        if not sequences:
+            raise ValueError("tracking validation needs at least one sequence")
+        self.sequences = sequences
+        self.backbone = backbone
+        self.preset = preset
+        self.threads = threads
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+
+    def track_all(self, iounet: torch.nn.Module) -> dict[str, np.ndarray]:
+        """Predicted boxes (N, 4) per sequence name, tracked on the CPU with a copy of ``iounet`` in eval mode."""
+        from ..config import preset
+        from ..evaluation.datasets import read_frame
+        from ..model_io import AtomModel
+        from ..tracker import AtomTracker
+
+        net = copy.deepcopy(iounet).cpu().eval()
+        model = AtomModel(self.backbone, net, {"preset": "default", "backbone": getattr(self.backbone, "name", "")})
+        cfg = preset(self.preset)
+        cfg.device = "cpu"
+        out = {}
+        for seq in self.sequences:
+            tracker = AtomTracker(model, cfg)
+            boxes = np.zeros((len(seq.frames), 4))
+            boxes[0] = seq.gt[0]
+            tracker.initialize(read_frame(seq.frames[0]), tuple(seq.gt[0]))
+            for i in range(1, len(seq.frames)):
+                boxes[i] = tuple(tracker.track(read_frame(seq.frames[i])).box)
+            out[seq.name] = boxes
+        return out
+
+    def __call__(self, iounet: torch.nn.Module) -> dict[str, float]:
+        from ..evaluation import metrics
+
+        old_threads = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        backbone_device = next(self.backbone.parameters()).device
+        t0 = time.time()
+        try:
+            self.backbone.cpu()
+            boxes = self.track_all(iounet)
+        finally:
+            self.backbone.to(backbone_device)
+            torch.set_num_threads(old_threads)
+        curves = [metrics.sequence_curves(boxes[s.name], s.gt, s.valid_mask()) for s in self.sequences]
+        scores = metrics.scores(c for c in curves if c is not None)
+        per_seq = {s.name: float(100 * c.success.mean()) for s, c in zip(self.sequences, curves) if c is not None}
+        self.log("tracking validation AUC per sequence: " + ", ".join(f"{k} {v:.1f}" for k, v in per_seq.items()))
+        return {"val_auc": scores["auc"], "val_op50": scores["op50"], "val_op75": scores["op75"],
+                "val_tracking_seconds": round(time.time() - t0, 1)}
