@@ -110,3 +110,45 @@ def test_bad_initial_box(lite0):
         tr.initialize(np.zeros((50, 50, 3), np.uint8), Box(1, 1, 0, 5))
     with pytest.raises(RuntimeError):
         tr.track(np.zeros((50, 50, 3), np.uint8))
+
+
+def test_filter_trains_every_tenth_frame_whatever_the_status(lite0, monkeypatch):
+    """Reference 3.4 item 8: the periodic CG step also runs on uncertain and not-found frames, which add no
+    sample; hard negatives train at once with their own iteration count."""
+    frames, truth = moving_square_video(n=2)
+    tr = AtomTracker(AtomModel(lite0, None, {}), small_config("multiscale"))
+    tr.initialize(frames[0], truth[0])
+    calls, samples = [], []
+    monkeypatch.setattr(tr.classifier, "optimize_filter", lambda cg_iter=None: calls.append((tr.frame_num, cg_iter)))
+    real_update = tr.classifier.update
+    monkeypatch.setattr(tr.classifier, "update",
+                        lambda *a, **k: samples.append(tr.frame_num) or real_update(*a, **k))
+    script = {11: Status.UNCERTAIN, 21: Status.NOT_FOUND, 25: Status.HARD_NEGATIVE, 31: Status.NORMAL}
+    real_localize = tr._localize
+
+    def localize(scores, tfs):
+        disp, k, status, s1, d = real_localize(scores, tfs)
+        return disp, k, script.get(tr.frame_num, Status.NORMAL), s1, d
+
+    monkeypatch.setattr(tr, "_localize", localize)
+    for _ in range(31):
+        tr.track(frames[1])
+    lc, cc = tr.config.localization, tr.config.classifier
+    assert calls == [(11, cc.update_cg_iter), (21, cc.update_cg_iter), (25, lc.hard_negative_cg_iter),
+                     (31, cc.update_cg_iter)]
+    assert 11 not in samples and 21 not in samples and {25, 31} <= set(samples)
+
+
+def test_size_options_beyond_the_paper():
+    cfg = preset("default")
+    tr = AtomTracker.__new__(AtomTracker)
+    tr.config, tr.size = cfg, (100.0, 50.0)
+    assert tr._new_size(200.0, 25.0, 0.9) == (200.0, 25.0)  # the paper: refinement's size as it is
+    cfg.refinement.max_scale_change = 1.1
+    assert tr._new_size(200.0, 25.0, 0.9) == pytest.approx((110.0, 50.0 / 1.1))
+    assert tr._new_size(105.0, 50.0, 0.9) == pytest.approx((105.0, 50.0))
+    cfg.refinement.max_scale_change = None
+    cfg.refinement.scale_update_rate = 0.5
+    assert tr._new_size(400.0, 12.5, 0.9) == pytest.approx((200.0, 25.0))  # half the log change
+    cfg.refinement.keep_size_below_iou = 0.5
+    assert tr._new_size(400.0, 12.5, 0.49) == (100.0, 50.0)

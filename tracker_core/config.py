@@ -63,6 +63,8 @@ class LocalizationConfig:
     update_scale_when_uncertain: bool = True
     scale_factors: tuple[float, ...] = (1.0,)  # >1 entries: multi-scale search (used without the IoU-Net)
     max_center_outside: float = 0.3  # the centre may leave the image by this fraction of the target size
+    # Not in the reference (its IoU-Net path is unbounded): keep each side in [4 px, 2x the image side].
+    clamp_size: bool = True
 
 
 @dataclass
@@ -76,6 +78,13 @@ class RefinementConfig:
     step_length: float = 1.0
     step_decay: float = 1.0
     top_k: int = 3
+    # Beyond the paper (issue 11's ablations; the defaults are the paper's method):
+    # the largest factor by which refinement may change the box's width or height in one frame (None: unbounded);
+    max_scale_change: float | None = None
+    # below this predicted IoU the refined centre is kept but the previous size too (0: always take the size);
+    keep_size_below_iou: float = 0.0
+    # the fraction of refinement's log-size change applied per frame (1: all of it, as the paper).
+    scale_update_rate: float = 1.0
 
 
 @dataclass

@@ -117,8 +117,26 @@ class AtomTracker:
 
     def _clamp_size(self, w: float, h: float) -> tuple[float, float]:
         # Not in the reference (its IoU-Net path is unbounded); keeps a runaway box inside sane limits.
+        if not self.config.localization.clamp_size:
+            return w, h
         W, H = self.image_size
         return (min(max(w, 4.0), 2.0 * W), min(max(h, 4.0), 2.0 * H))
+
+    def _new_size(self, w: float, h: float, predicted_iou: float) -> tuple[float, float]:
+        """The size to keep after refinement proposed (w, h); the paper takes it as it is (see RefinementConfig's
+        options beyond the paper: a per-frame limit, keeping the size at low predicted IoU, a partial update)."""
+        rc = self.config.refinement
+        pw, ph = self.size
+        if predicted_iou < rc.keep_size_below_iou:
+            return pw, ph
+        if rc.scale_update_rate != 1.0:
+            w = pw * (w / pw) ** rc.scale_update_rate
+            h = ph * (h / ph) ** rc.scale_update_rate
+        if rc.max_scale_change is not None:
+            r = rc.max_scale_change
+            w = min(max(w, pw / r), pw * r)
+            h = min(max(h, ph / r), ph * r)
+        return w, h
 
     @property
     def box(self) -> Box:
@@ -208,6 +226,8 @@ class AtomTracker:
         if distractor is not None:
             result.distractor = distractor
         if status == Status.NOT_FOUND:
+            with timer("classifier_update"):
+                self._train_filter(hard=False)
             result.timings = timer.ms
             return result
 
@@ -224,7 +244,7 @@ class AtomTracker:
                 refined = self._refine(iou_feat, tf)
             if refined is not None:
                 (cx, cy, w, h), iou_pred, props, prop_ious = refined
-                self.size = self._clamp_size(w, h)
+                self.size = self._clamp_size(*self._new_size(w, h, iou_pred))
                 self.center = self._clamp_center(cx, cy)
                 result.iou, result.proposals, result.proposal_ious = iou_pred, props, prop_ious
         else:
@@ -233,20 +253,29 @@ class AtomTracker:
             self.size = self._clamp_size(self.size[0] * s, self.size[1] * s)
         result.box = self.box
 
-        if status in (Status.NORMAL, Status.HARD_NEGATIVE):
-            with timer("classifier_update"):
-                hard = status == Status.HARD_NEGATIVE
+        with timer("classifier_update"):
+            hard = status == Status.HARD_NEGATIVE
+            if status in (Status.NORMAL, Status.HARD_NEGATIVE):
+                # Only confident frames become samples; the label sits where the (refined) target is, relative
+                # to the crop the sample came from.
                 lr = cfg.localization.hard_negative_learning_rate if hard else cfg.classifier.learning_rate
-                # The label sits where the (refined) target is, relative to the crop the sample came from.
                 u, v = tf.point_to_crop(self.center[0], self.center[1])
                 c = self.out_size / 2.0
                 offset = torch.tensor([(v - c) / cfg.sample.feature_stride, (u - c) / cfg.sample.feature_stride],
                                       device=self.device)
-                optimize = hard or (self.frame_num - 1) % cfg.classifier.train_skipping == 0
-                cg_iter = cfg.localization.hard_negative_cg_iter if hard else cfg.classifier.update_cg_iter
-                self.classifier.update(test_x[scale_ind:scale_ind + 1].detach(), offset, lr, optimize, cg_iter)
+                self.classifier.update(test_x[scale_ind:scale_ind + 1].detach(), offset, lr, False)
+            self._train_filter(hard)
         result.timings = timer.ms
         return result
+
+    def _train_filter(self, hard: bool) -> None:
+        """The filter's CG step (reference 3.4 item 8): at once on a hard negative, else every ``train_skipping``-th
+        frame whatever the frame's status (uncertain and not-found frames add no sample but still train)."""
+        cfg = self.config
+        if hard:
+            self.classifier.optimize_filter(cfg.localization.hard_negative_cg_iter)
+        elif (self.frame_num - 1) % cfg.classifier.train_skipping == 0:
+            self.classifier.optimize_filter(cfg.classifier.update_cg_iter)
 
     def _localize(self, scores: np.ndarray, tfs: list[CropTransform]):
         """Advanced localisation (paper 3.2 / reference 3.4 item 4) on upsampled scores (S, N, N).
