@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from tracker_core.annotation import (
@@ -28,6 +31,14 @@ def doc() -> Document:
 def tracked(frames, x0=0.0, score=0.9, iou=0.8):
     """TrackResults whose x equals x0 + frame, so a test can tell which run wrote a frame."""
     return [(f, TrackResult(Box(x0 + f, 5.0, 10.0, 10.0), Status.NORMAL, score, iou)) for f in frames]
+
+
+def test_the_annotation_layer_imports_without_torch_or_qt():
+    # A fresh interpreter: this test process has long imported torch.
+    code = ("import sys, tracker_core.annotation, tracker_core.annotation.formats; "
+            "print(sorted(m for m in ('torch', 'PySide6', 'cv2') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 # ---- objects and boxes ------------------------------------------------------------------------------------

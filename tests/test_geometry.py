@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from tracker_core.augmentation import augment, dropout_copies, gaussian_blur
+from tracker_core.box_tensors import iou_torch
 from tracker_core.boxes import (
     Box,
     from_one_based,
     iou,
     iou_matrix,
-    iou_torch,
     parse_box_arg,
     polygon_to_box,
     to_one_based,

@@ -6,7 +6,7 @@ and the validation measure of training must report the improvement.  None of thi
 
 import torch
 
-from tracker_core.boxes import iou_torch
+from tracker_core.box_tensors import iou_torch
 from tracker_core.config import RefinementConfig
 from tracker_core.refinement import jittered_boxes, optimize_boxes, select_box
 from tracker_core.training.feature_pool import FeaturePool

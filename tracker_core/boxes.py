@@ -5,7 +5,8 @@ top-left corner of the box and ``(x + w, y + h)`` its bottom-right corner (conti
 pixel column 0 only is ``x=0, w=1``).  The centre is therefore ``(x + w/2, y + h/2)``.
 
 Files use other conventions (1-based integers in LaSOT/OTB, polygons in VOT, x1y1x2y2 in CVAT); convert with the
-helpers below at the edges and nowhere else.
+helpers below at the edges and nowhere else.  The same convention on torch tensors is in ``box_tensors.py``, so
+that this module (and the annotation layer above it) needs numpy only.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 
 @dataclass(frozen=True)
@@ -99,24 +99,6 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         out = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
     valid = (a[..., 2] > 0) & (a[..., 3] > 0) & (b[..., 2] > 0) & (b[..., 3] > 0)
     return np.where(valid, out, 0.0)
-
-
-def iou_torch(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU of xywh boxes (..., 4) with broadcasting, differentiable. Returns (...)."""
-    tl = torch.maximum(a[..., :2], b[..., :2])
-    br = torch.minimum(a[..., :2] + a[..., 2:], b[..., :2] + b[..., 2:])
-    inter = (br - tl).clamp(min=0).prod(-1)
-    union = a[..., 2:].clamp(min=0).prod(-1) + b[..., 2:].clamp(min=0).prod(-1) - inter
-    return inter / union.clamp(min=1e-12)
-
-
-def xywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
-    """(..., 4) xywh to (..., 4) x1y1x2y2 (x2 = x + w)."""
-    return torch.cat([boxes[..., :2], boxes[..., :2] + boxes[..., 2:]], dim=-1)
-
-
-def xyxy_to_xywh(boxes: torch.Tensor) -> torch.Tensor:
-    return torch.cat([boxes[..., :2], boxes[..., 2:] - boxes[..., :2]], dim=-1)
 
 
 def center_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:

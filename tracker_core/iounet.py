@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .boxes import xywh_to_xyxy
+from .box_tensors import xywh_to_xyxy
 from .prroi_pool import prroi_pool2d_batched
 
 __all__ = ["AtomIoUNet", "LinearBlock", "conv_block"]

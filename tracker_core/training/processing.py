@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..boxes import iou_torch
+from ..box_tensors import iou_torch
 from ..crops import CropTransform, image_to_tensor, sample_patch
 from .synthetic import FrameGroup
 

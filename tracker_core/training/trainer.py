@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..boxes import iou_torch
+from ..box_tensors import iou_torch
 from ..config import RefinementConfig
 from ..refinement import jittered_boxes, optimize_boxes, select_box
 from .distributed import DistContext, all_reduce_mean, shard_indices, wrap_model
