@@ -24,6 +24,7 @@ from tracker_core.backbones import build_backbone
 from tracker_core.errors import ModelFileError
 from tracker_core.iounet import AtomIoUNet
 from tracker_core.model_io import AtomModel, StubObject, load_model, read_torch_file, save_model
+from tracker_core.model_io.networks import load_strict, sub_state
 
 FORMATS = pytest.mark.parametrize("zip_format", [False, True], ids=["legacy", "zip"])
 
@@ -211,12 +212,12 @@ def test_missing_or_extra_num_batches_tracked_is_tolerated(atom_net_state):
     old = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     old["iou_predictor.num_batches_tracked"] = torch.tensor(3)
     net = AtomIoUNet()
-    model_io._load_strict(net, old, "IoU-Net", "old.pth")
+    load_strict(net, old, "IoU-Net", "old.pth")
     assert torch.equal(net.fc3_rt.linear.weight, state["fc3_rt.linear.weight"])
     assert torch.equal(net.fc3_rt.bn.running_var, state["fc3_rt.bn.running_var"])
     del old["fc3_rt.bn.running_var"]
     with pytest.raises(ModelFileError, match="1 missing .*fc3_rt.bn.running_var"):
-        model_io._load_strict(net, old, "IoU-Net", "old.pth")
+        load_strict(net, old, "IoU-Net", "old.pth")
 
 
 # ---- nothing in a pickle ever runs -----------------------------------------------------------------------------
@@ -398,8 +399,8 @@ def _outputs(model: AtomModel) -> list[torch.Tensor]:
 
 def _model_from_state(state) -> AtomModel:
     backbone, iounet = build_backbone("resnet18", pretrained=False), AtomIoUNet()
-    backbone.load_state_dict(model_io._sub_state(state, "feature_extractor."))
-    iounet.load_state_dict(model_io._sub_state(state, "bb_regressor."))
+    backbone.load_state_dict(sub_state(state, "feature_extractor."))
+    iounet.load_state_dict(sub_state(state, "bb_regressor."))
     return AtomModel(backbone, iounet.eval(), {"backbone": "resnet18", "preset": "default"})
 
 

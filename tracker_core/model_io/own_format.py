@@ -1,0 +1,268 @@
+"""Our own format: ``NAME.safetensors`` (weights; keys ``backbone.*`` and ``iounet.*``) next to ``NAME.json``
+(format name and version, backbone name, IoU-Net constructor dims, recommended preset, model card, checksum of the
+weights).  Either file of the pair may be given.  The same description is embedded in the safetensors metadata, so
+a lone ``.safetensors`` still loads.  safetensors is a pure data format: nothing in it can run."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ModelFileError
+from .files import detect_kind, short_message
+from .foreign import model_from_torch_object, plain
+from .model import AtomModel
+from .networks import (
+    IOUNET_CONFIG_KEYS,
+    KNOWN_BACKBONES,
+    PACKAGED_BACKBONES,
+    build_backbone_from_state,
+    build_iounet,
+    is_nbt,
+    sub_state,
+    tuple_int,
+)
+
+FORMAT_NAME = "atom-annotator-model"
+FORMAT_VERSION = 1
+# A JSON description is a few kB; refusing large files keeps a mistaken multi-GB path from being read into memory.
+_MAX_JSON_BYTES = 4 * 1024 * 1024
+
+
+def pair_paths(path: str | Path) -> tuple[Path, Path]:
+    """``(NAME.json, NAME.safetensors)`` for a path naming either file, or the stem without extension."""
+    path = Path(path)
+    if path.suffix.lower() in (".json", ".safetensors"):
+        path = path.with_suffix("")
+    return path.with_name(path.name + ".json"), path.with_name(path.name + ".safetensors")
+
+
+def _describe(model: AtomModel, backbone_weights: str) -> dict[str, Any]:
+    info = model.info or {}
+    iounet_config = None
+    if model.iounet is not None:
+        config = getattr(model.iounet, "config", None)
+        if not isinstance(config, Mapping):
+            raise ModelFileError("cannot save: the IoU-Net has no `config` dict of its constructor arguments")
+        iounet_config = {k: list(tuple_int(v)) for k, v in config.items()}
+    backbone_name = getattr(model.backbone, "name", None) or info.get("backbone")
+    preset = info.get("preset") or ("default" if model.iounet is not None else "multiscale")
+    card = info.get("model_card") or {}
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "backbone": backbone_name,
+        "backbone_weights": backbone_weights,
+        "iounet": iounet_config,
+        "preset": preset,
+        "model_card": plain(dict(card)),
+    }
+
+
+def _backbone_is_packaged(backbone: nn.Module) -> bool:
+    """True when the backbone's weights are exactly the ImageNet ones shipped in a pip package."""
+    name = getattr(backbone, "name", None)
+    if name not in PACKAGED_BACKBONES:
+        return False
+    stock = build_backbone_from_state(name, None, None).state_dict()
+    mine = backbone.state_dict()
+    if stock.keys() != mine.keys():
+        return False
+    return all(torch.equal(stock[k].cpu(), mine[k].detach().cpu()) for k in stock if not is_nbt(k))
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see a half-written file."""
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp makes the file private; a model file is shared like any other file (the user's umask).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def save_model(model: AtomModel, path: str | Path) -> Path:
+    """Write ``NAME.safetensors`` and ``NAME.json`` (``path`` names either, or the stem); returns the JSON path.
+
+    The description embeds ``info["preset"]`` and ``info["model_card"]`` (training data, pairs, epochs, losses...).
+    Stock packaged backbone weights are not stored (``backbone_weights: "packaged"``).  The weights are written
+    first and the JSON, which carries their SHA-256, last, so an interrupted save is detected at load time.
+    """
+    from safetensors.torch import save as st_save
+
+    json_path, st_path = pair_paths(path)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    packaged = _backbone_is_packaged(model.backbone)
+    description = _describe(model, "packaged" if packaged else "stored")
+    try:  # never write a file that load_model would refuse
+        _check_description(description, json_path)
+    except ModelFileError as exc:
+        raise ModelFileError(f"cannot save this model: {exc}") from None
+    tensors: dict[str, torch.Tensor] = {}
+    parts = [] if packaged else [("backbone.", model.backbone)]
+    if model.iounet is not None:
+        parts.append(("iounet.", model.iounet))
+    seen: set[int] = set()
+    for prefix, module in parts:
+        for k, v in module.state_dict().items():
+            v = v.detach().cpu().contiguous()
+            # safetensors refuses tensors sharing memory (tied weights): give each its own copy then.
+            ptr = v.untyped_storage().data_ptr()
+            if ptr in seen:
+                v = v.clone()
+            seen.add(ptr)
+            tensors[prefix + k] = v
+    metadata = {"format": FORMAT_NAME, "atom_model": json.dumps(description, sort_keys=True)}
+    blob = st_save(tensors, metadata=metadata)
+    _atomic_write(st_path, blob)
+    full = dict(description, weights=st_path.name, weights_sha256=hashlib.sha256(blob).hexdigest())
+    _atomic_write(json_path, (json.dumps(full, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+    return json_path
+
+
+def _read_json(path: Path) -> dict:
+    size = path.stat().st_size
+    if size > _MAX_JSON_BYTES:
+        raise ModelFileError(f"{path} is a {size // 1024} kB text file, too large to be a model description")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path} is not valid JSON ({short_message(exc)})") from None
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{path} is JSON but not an ATOM Annotator model description")
+    return data
+
+
+def _check_description(desc: dict, source: Path) -> None:
+    if desc.get("format") != FORMAT_NAME:
+        raise ModelFileError(
+            f"{source} is JSON but not an ATOM Annotator model description (no \"format\": \"{FORMAT_NAME}\")"
+        )
+    version = desc.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise ModelFileError(f"{source}: missing or invalid format_version")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{source} uses model format version {version}; this program reads up to {FORMAT_VERSION} (update it)"
+        )
+    if desc.get("backbone") not in KNOWN_BACKBONES:
+        raise ModelFileError(f"{source}: unknown backbone {desc.get('backbone')!r}")
+    if desc.get("backbone_weights") not in ("packaged", "stored"):
+        raise ModelFileError(f"{source}: backbone_weights must be \"packaged\" or \"stored\"")
+    if desc["backbone_weights"] == "packaged" and desc["backbone"] not in PACKAGED_BACKBONES:
+        raise ModelFileError(f"{source}: no packaged weights exist for backbone {desc['backbone']!r}")
+    iou = desc.get("iounet")
+    if iou is not None:
+        if not isinstance(iou, dict) or not set(iou) <= set(IOUNET_CONFIG_KEYS):
+            raise ModelFileError(f"{source}: invalid iounet configuration {iou!r}")
+        for k, v in iou.items():
+            low = 0 if k == "box_offset" else 1
+            if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) and x >= low for x in v)):
+                kind = "non-negative" if low == 0 else "positive"
+                raise ModelFileError(f"{source}: iounet.{k} must be two {kind} integers, got {v!r}")
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        tensors = {}
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            metadata = f.metadata() or {}
+            for key in f.keys():
+                tensors[key] = f.get_tensor(key)
+        return tensors, metadata
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{path} is a damaged or truncated safetensors file ({short_message(exc)})") from None
+
+
+def load_own_format(given: Path, kind: str) -> AtomModel:
+    json_path, st_path = pair_paths(given)
+    desc: dict | None = None
+    if kind == "json":
+        json_path = given
+        desc = _read_json(given)
+        _check_description(desc, given)
+        weights_name = desc.get("weights")
+        if isinstance(weights_name, str) and weights_name and Path(weights_name).name == weights_name:
+            st_path = given.with_name(weights_name)  # a bare file name only: never follow paths out of the folder
+        if not st_path.is_file():
+            raise ModelFileError(f"{given}: its weights file {st_path.name} is missing (expected next to it)")
+        if detect_kind(st_path) != "safetensors":
+            raise ModelFileError(f"{st_path} is not a safetensors file")
+    else:
+        st_path = given
+        if json_path.is_file() and detect_kind(json_path) == "json":
+            candidate = _read_json(json_path)
+            if candidate.get("format") == FORMAT_NAME and candidate.get("weights", st_path.name) == st_path.name:
+                desc = candidate
+                _check_description(desc, json_path)
+
+    tensors, metadata = _read_safetensors(st_path)
+    if desc is not None:
+        expected = desc.get("weights_sha256")
+        if isinstance(expected, str):
+            actual = hashlib.sha256(st_path.read_bytes()).hexdigest()
+            if actual != expected:
+                raise ModelFileError(
+                    f"{json_path.name} does not describe {st_path.name} (checksum differs): the two files were not "
+                    "saved together; copy both files of the pair from the same save"
+                )
+    else:
+        if metadata.get("format") == FORMAT_NAME and "atom_model" in metadata:
+            try:
+                desc = json.loads(metadata["atom_model"])
+            except json.JSONDecodeError:
+                raise ModelFileError(f"{st_path}: damaged model description in its metadata") from None
+            if not isinstance(desc, dict):
+                raise ModelFileError(f"{st_path}: damaged model description in its metadata")
+            _check_description(desc, st_path)
+        else:
+            # A safetensors file of somebody else's: maybe a plain backbone state dict.
+            return model_from_torch_object(tensors, st_path)
+
+    source = json_path if json_path.is_file() and kind == "json" else st_path
+    unknown = sorted(k for k in tensors if not (k.startswith("backbone.") or k.startswith("iounet.")))
+    if unknown:
+        raise ModelFileError(f"{st_path}: unexpected weights {', '.join(unknown[:5])}")
+    bb_state = sub_state(tensors, "backbone.")
+    io_state = sub_state(tensors, "iounet.")
+    if desc["backbone_weights"] == "packaged":
+        if bb_state:
+            raise ModelFileError(f"{st_path}: backbone weights stored although the description says \"packaged\"")
+        backbone = build_backbone_from_state(desc["backbone"], None, st_path)
+    else:
+        backbone = build_backbone_from_state(desc["backbone"], bb_state, st_path)
+    iounet = None
+    if desc.get("iounet") is not None:
+        iounet = build_iounet(desc["iounet"], io_state, st_path)
+    elif io_state:
+        raise ModelFileError(f"{st_path}: IoU-Net weights stored but no iounet configuration in the description")
+    info = {
+        "source": str(source),
+        "kind": "atom-model",
+        "backbone": desc["backbone"],
+        "preset": desc.get("preset") or ("default" if iounet is not None else "multiscale"),
+        "model_card": desc.get("model_card") if isinstance(desc.get("model_card"), dict) else {},
+    }
+    if iounet is None:
+        info["warning"] = "the model has no trained IoU-Net: the tracker runs as the multiscale preset"
+    return AtomModel(backbone, iounet, info)
