@@ -284,6 +284,18 @@ def test_custom_widths_for_a_small_backbone():
     rebuilt.load_state_dict(net.state_dict(), strict=True)
 
 
+def test_parameter_count_without_building_matches_the_built_network():
+    gen = torch.Generator().manual_seed(3)
+    configs = [{}, {"input_dim": (40, 112), "pred_input_dim": (64, 64), "pred_inter_dim": (128, 128),
+                    "ref_dim": (64, 128), "test_dim": (64, 64), "box_offset": (7, 15)}]
+    configs += [{k: tuple(int(v) for v in torch.randint(1, 40, (2,), generator=gen))
+                 for k in ("input_dim", "pred_input_dim", "pred_inter_dim", "ref_dim", "test_dim")} for _ in range(5)]
+    for config in configs:
+        built = sum(p.numel() for p in AtomIoUNet(**config).parameters())
+        assert AtomIoUNet.parameter_count(**config) == built, config
+    assert AtomIoUNet.parameter_count() == 5_595_521  # the reference network, "about 5.60M parameters"
+
+
 def test_bad_widths_raise():
     with pytest.raises(ValueError):
         AtomIoUNet(input_dim=(128,))

@@ -9,18 +9,21 @@ import io
 import json
 import os
 import pickle
+import re
 import sys
 import types
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from tracker_core import model_io
 from tracker_core.backbones import build_backbone
+from tracker_core.cli import main
 from tracker_core.errors import ModelFileError
 from tracker_core.iounet import AtomIoUNet
 from tracker_core.model_io import AtomModel, StubObject, load_model, read_torch_file, save_model
@@ -508,3 +511,34 @@ def test_lite0_iounet_with_box_offset_round_trips(tmp_path):
     path.write_text(json.dumps(desc))
     with pytest.raises(model_io.ModelFileError, match="box_offset must be two non-negative integers"):
         load_model(path)
+
+
+@pytest.mark.parametrize("dims,message", [
+    ({"pred_inter_dim": [100000, 8]}, r"iounet.pred_inter_dim = \[100000, 8\] is beyond any IoU-Net"),
+    ({"pred_input_dim": [4000, 4000], "pred_inter_dim": [4000, 4000]},
+     r"describes 5\d\dM parameters, beyond any IoU-Net \(at most 50M\)"),
+])
+def test_absurd_iounet_sizes_are_refused_before_anything_is_built(tmp_path, monkeypatch, capsys, dims, message):
+    dims_ok = {"input_dim": (40, 112), "pred_input_dim": (8, 8), "pred_inter_dim": (8, 8), "ref_dim": (8, 8),
+               "test_dim": (8, 8)}
+    path = save_model(AtomModel(build_backbone("efficientnet_lite0", pretrained=True), AtomIoUNet(**dims_ok), {}),
+                      tmp_path / "absurd")
+    desc = json.loads(path.read_text())
+    desc["iounet"].update(dims)
+    path.write_text(json.dumps(desc))
+
+    def never_built(*args, **kwargs):
+        raise AssertionError("the network was built before its description was checked")
+
+    monkeypatch.setattr(AtomIoUNet, "__init__", never_built)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(path)
+    # From a command: one line and exit code 2.
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(frames / f"{i:04d}.png"), np.full((48, 64, 3), 60 * i, np.uint8))
+    argv = ["track", str(frames), "--init", "1,1,5,5", "--out", str(tmp_path / "out"), "--model", str(path), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(message, err[0]), err

@@ -140,6 +140,24 @@ class AtomIoUNet(nn.Module):
 
         self.reset_parameters()
 
+    @classmethod
+    def parameter_count(cls, input_dim: Sequence[int] = (128, 256), pred_input_dim: Sequence[int] = (256, 256),
+                        pred_inter_dim: Sequence[int] = (256, 256), ref_dim: Sequence[int] = (128, 256),
+                        test_dim: Sequence[int] = (256, 256), box_offset: Sequence[int] = (0, 0)) -> int:
+        """How many parameters ``AtomIoUNet(**config)`` has, computed without building it, so that a model file's
+        configuration can be bounded before anything is allocated (a test compares it with built networks)."""
+        (i3, i4), (d3, d4), (e3, e4), (r3, r4), (t3, t4) = input_dim, pred_input_dim, pred_inter_dim, ref_dim, test_dim
+        (p3r, _), (p3t, p4t) = cls.POOL_REF, cls.POOL_TEST
+
+        def block(in_planes: int, out_planes: int, kernel_size: int) -> int:
+            # conv_block and LinearBlock alike: weight, bias, then BatchNorm weight and bias
+            return out_planes * (in_planes * kernel_size * kernel_size + 3)
+
+        return (block(i3, r3, 3) + block(r3, r4, p3r) + block(i3, t3, 3) + block(t3, d3, 3)
+                + block(i4, r4, 3) + block(i4, t4, 3) + block(t4, d4, 3)
+                + block(2 * r4, d3, 1) + block(2 * r4, d4, 1)
+                + block(d3, e3, p3t) + block(d4, e4, p4t) + (e3 + e4 + 1))
+
     def reset_parameters(self) -> None:
         """The reference's init: kaiming-normal (fan_in) weights, zero biases, BN weight ~ U(0, 1), BN bias 0.
 

@@ -16,6 +16,11 @@ from .files import short_message
 PACKAGED_BACKBONES = {"efficientnet_lite0"}
 KNOWN_BACKBONES = ("resnet18", "efficientnet_lite0")
 IOUNET_CONFIG_KEYS = ("input_dim", "pred_input_dim", "pred_inter_dim", "ref_dim", "test_dim", "box_offset")
+# Sane bounds for an IoU-Net described by a file, checked before anything is allocated: the reference network has
+# 5.6M parameters and at most 256 channels a layer (ResNet-50's variant reads 1024); a damaged or hostile description
+# could otherwise ask for gigabytes.
+MAX_IOUNET_CHANNELS = 4096
+MAX_IOUNET_PARAMETERS = 50_000_000
 
 
 def is_nbt(key: str) -> bool:
@@ -62,6 +67,26 @@ def sub_state(state: Mapping[str, Any], prefix: str) -> dict[str, Any]:
 
 def tuple_int(value: Any) -> tuple[int, ...]:
     return tuple(int(v) for v in value)
+
+
+def check_iounet_config(config: Any, source: Path | str | None) -> None:
+    """Refuse an IoU-Net configuration (as a model description stores it) that is malformed or absurdly large."""
+    if not isinstance(config, dict) or not set(config) <= set(IOUNET_CONFIG_KEYS):
+        raise ModelFileError(f"{source}: invalid iounet configuration {config!r}")
+    for k, v in config.items():
+        low = 0 if k == "box_offset" else 1
+        if not (isinstance(v, list) and len(v) == 2 and all(type(x) is int and x >= low for x in v)):
+            kind = "non-negative" if low == 0 else "positive"
+            raise ModelFileError(f"{source}: iounet.{k} must be two {kind} integers, got {v!r}")
+        if max(v) > MAX_IOUNET_CHANNELS:
+            raise ModelFileError(f"{source}: iounet.{k} = {v} is beyond any IoU-Net (at most {MAX_IOUNET_CHANNELS}); "
+                                 "the model description is damaged")
+    from ..iounet import AtomIoUNet
+
+    count = AtomIoUNet.parameter_count(**config)
+    if count > MAX_IOUNET_PARAMETERS:
+        raise ModelFileError(f"{source}: the iounet configuration describes {count / 1e6:.0f}M parameters, beyond any "
+                             f"IoU-Net (at most {MAX_IOUNET_PARAMETERS / 1e6:.0f}M); the model description is damaged")
 
 
 def build_iounet(config: Mapping[str, Any], state: Mapping[str, Any], source: Path | str | None) -> nn.Module:

@@ -22,11 +22,11 @@ from .files import detect_kind, short_message
 from .foreign import model_from_torch_object, plain
 from .model import AtomModel
 from .networks import (
-    IOUNET_CONFIG_KEYS,
     KNOWN_BACKBONES,
     PACKAGED_BACKBONES,
     build_backbone_from_state,
     build_iounet,
+    check_iounet_config,
     is_nbt,
     sub_state,
     tuple_int,
@@ -169,15 +169,8 @@ def _check_description(desc: dict, source: Path) -> None:
         raise ModelFileError(f"{source}: backbone_weights must be \"packaged\" or \"stored\"")
     if desc["backbone_weights"] == "packaged" and desc["backbone"] not in PACKAGED_BACKBONES:
         raise ModelFileError(f"{source}: no packaged weights exist for backbone {desc['backbone']!r}")
-    iou = desc.get("iounet")
-    if iou is not None:
-        if not isinstance(iou, dict) or not set(iou) <= set(IOUNET_CONFIG_KEYS):
-            raise ModelFileError(f"{source}: invalid iounet configuration {iou!r}")
-        for k, v in iou.items():
-            low = 0 if k == "box_offset" else 1
-            if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) and x >= low for x in v)):
-                kind = "non-negative" if low == 0 else "positive"
-                raise ModelFileError(f"{source}: iounet.{k} must be two {kind} integers, got {v!r}")
+    if desc.get("iounet") is not None:
+        check_iounet_config(desc["iounet"], source)
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -195,69 +188,22 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
 
 
 def load_own_format(given: Path, kind: str) -> AtomModel:
-    json_path, st_path = pair_paths(given)
-    desc: dict | None = None
-    if kind == "json":
-        json_path = given
-        desc = _read_json(given)
-        _check_description(desc, given)
-        weights_name = desc.get("weights")
-        if isinstance(weights_name, str) and weights_name and Path(weights_name).name == weights_name:
-            st_path = given.with_name(weights_name)  # a bare file name only: never follow paths out of the folder
-        if not st_path.is_file():
-            raise ModelFileError(f"{given}: its weights file {st_path.name} is missing (expected next to it)")
-        if detect_kind(st_path) != "safetensors":
-            raise ModelFileError(f"{st_path} is not a safetensors file")
-    else:
-        st_path = given
-        if json_path.is_file() and detect_kind(json_path) == "json":
-            candidate = _read_json(json_path)
-            if candidate.get("format") == FORMAT_NAME and candidate.get("weights", st_path.name) == st_path.name:
-                desc = candidate
-                _check_description(desc, json_path)
+    """A model from our pair; ``given`` is either file of it (``kind``: ``"json"`` or ``"safetensors"``).
 
+    The description is read and checked before the weights are (so that nothing is allocated for a damaged one);
+    a ``.safetensors`` without a description of ours, beside it or in its metadata, is read as a foreign state dict.
+    """
+    json_path, st_path, desc = _locate_pair(given, kind)
     tensors, metadata = _read_safetensors(st_path)
     if desc is not None:
-        expected = desc.get("weights_sha256")
-        if isinstance(expected, str):
-            actual = hashlib.sha256(st_path.read_bytes()).hexdigest()
-            if actual != expected:
-                raise ModelFileError(
-                    f"{json_path.name} does not describe {st_path.name} (checksum differs): the two files were not "
-                    "saved together; copy both files of the pair from the same save"
-                )
+        _check_checksum(desc, json_path, st_path)
     else:
-        if metadata.get("format") == FORMAT_NAME and "atom_model" in metadata:
-            try:
-                desc = json.loads(metadata["atom_model"])
-            except json.JSONDecodeError:
-                raise ModelFileError(f"{st_path}: damaged model description in its metadata") from None
-            if not isinstance(desc, dict):
-                raise ModelFileError(f"{st_path}: damaged model description in its metadata")
-            _check_description(desc, st_path)
-        else:
-            # A safetensors file of somebody else's: maybe a plain backbone state dict.
+        desc = _embedded_description(metadata, st_path)
+        if desc is None:  # a safetensors file of somebody else's: maybe a plain backbone state dict
             return model_from_torch_object(tensors, st_path)
-
-    source = json_path if json_path.is_file() and kind == "json" else st_path
-    unknown = sorted(k for k in tensors if not (k.startswith("backbone.") or k.startswith("iounet.")))
-    if unknown:
-        raise ModelFileError(f"{st_path}: unexpected weights {', '.join(unknown[:5])}")
-    bb_state = sub_state(tensors, "backbone.")
-    io_state = sub_state(tensors, "iounet.")
-    if desc["backbone_weights"] == "packaged":
-        if bb_state:
-            raise ModelFileError(f"{st_path}: backbone weights stored although the description says \"packaged\"")
-        backbone = build_backbone_from_state(desc["backbone"], None, st_path)
-    else:
-        backbone = build_backbone_from_state(desc["backbone"], bb_state, st_path)
-    iounet = None
-    if desc.get("iounet") is not None:
-        iounet = build_iounet(desc["iounet"], io_state, st_path)
-    elif io_state:
-        raise ModelFileError(f"{st_path}: IoU-Net weights stored but no iounet configuration in the description")
+    backbone, iounet = _networks_from_tensors(desc, tensors, st_path)
     info = {
-        "source": str(source),
+        "source": str(given),
         "kind": "atom-model",
         "backbone": desc["backbone"],
         "preset": desc.get("preset") or ("default" if iounet is not None else "multiscale"),
@@ -266,3 +212,76 @@ def load_own_format(given: Path, kind: str) -> AtomModel:
     if iounet is None:
         info["warning"] = "the model has no trained IoU-Net: the tracker runs as the multiscale preset"
     return AtomModel(backbone, iounet, info)
+
+
+def _locate_pair(given: Path, kind: str) -> tuple[Path, Path, dict | None]:
+    """``(NAME.json, NAME.safetensors, checked description)``; the description is None when a ``.safetensors`` was
+    given with no description of ours beside it that names it."""
+    json_path, st_path = pair_paths(given)
+    if kind != "json":
+        return json_path, given, _description_beside(json_path, given)
+    desc = _read_json(given)
+    _check_description(desc, given)
+    weights_name = desc.get("weights")
+    if isinstance(weights_name, str) and weights_name and Path(weights_name).name == weights_name:
+        st_path = given.with_name(weights_name)  # a bare file name only: never follow paths out of the folder
+    if not st_path.is_file():
+        raise ModelFileError(f"{given}: its weights file {st_path.name} is missing (expected next to it)")
+    if detect_kind(st_path) != "safetensors":
+        raise ModelFileError(f"{st_path} is not a safetensors file")
+    return given, st_path, desc
+
+
+def _description_beside(json_path: Path, st_path: Path) -> dict | None:
+    """The checked description in ``json_path`` when it is one of ours naming ``st_path``; None otherwise."""
+    if not (json_path.is_file() and detect_kind(json_path) == "json"):
+        return None
+    candidate = _read_json(json_path)
+    if candidate.get("format") != FORMAT_NAME or candidate.get("weights", st_path.name) != st_path.name:
+        return None
+    _check_description(candidate, json_path)
+    return candidate
+
+
+def _check_checksum(desc: dict, json_path: Path, st_path: Path) -> None:
+    """The weights are the ones the description was saved with (an interrupted or mixed save is caught here)."""
+    expected = desc.get("weights_sha256")
+    if isinstance(expected, str) and hashlib.sha256(st_path.read_bytes()).hexdigest() != expected:
+        raise ModelFileError(
+            f"{json_path.name} does not describe {st_path.name} (checksum differs): the two files were not "
+            "saved together; copy both files of the pair from the same save"
+        )
+
+
+def _embedded_description(metadata: dict[str, str], st_path: Path) -> dict | None:
+    """The checked description a lone ``.safetensors`` of ours carries in its metadata; None for a foreign file."""
+    if metadata.get("format") != FORMAT_NAME or "atom_model" not in metadata:
+        return None
+    try:
+        desc = json.loads(metadata["atom_model"])
+    except json.JSONDecodeError:
+        desc = None
+    if not isinstance(desc, dict):
+        raise ModelFileError(f"{st_path}: damaged model description in its metadata")
+    _check_description(desc, st_path)
+    return desc
+
+
+def _networks_from_tensors(desc: dict, tensors: dict[str, torch.Tensor], st_path: Path
+                           ) -> tuple[nn.Module, nn.Module | None]:
+    """The backbone and the IoU-Net (None when the description has none) built strictly from the weights."""
+    unknown = sorted(k for k in tensors if not (k.startswith("backbone.") or k.startswith("iounet.")))
+    if unknown:
+        raise ModelFileError(f"{st_path}: unexpected weights {', '.join(unknown[:5])}")
+    bb_state: dict | None = sub_state(tensors, "backbone.")
+    io_state = sub_state(tensors, "iounet.")
+    if desc["backbone_weights"] == "packaged":
+        if bb_state:
+            raise ModelFileError(f"{st_path}: backbone weights stored although the description says \"packaged\"")
+        bb_state = None
+    backbone = build_backbone_from_state(desc["backbone"], bb_state, st_path)
+    if desc.get("iounet") is None:
+        if io_state:
+            raise ModelFileError(f"{st_path}: IoU-Net weights stored but no iounet configuration in the description")
+        return backbone, None
+    return backbone, build_iounet(desc["iounet"], io_state, st_path)
