@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tracker_core.config import PRESETS
 from tracker_core.errors import CommandError
 from tracker_core.trackers import TRACKER_NAMES
 
@@ -18,7 +19,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                    description="Open ATOM Annotator's window on a video or a folder of frames.")
     parser.add_argument("path", nargs="?", help="video file or frame folder (default: the demo video bikes.mp4)")
     parser.add_argument("--model", help="model file (default: the embedded default model)")
-    parser.add_argument("--preset", choices=("default", "multiscale", "fast"), help="tracker preset")
+    parser.add_argument("--preset", choices=tuple(PRESETS), help="tracker preset")
     parser.add_argument("--device", help="auto (CUDA when available), cpu, cuda or cuda:N")
     parser.add_argument("--tracker", choices=TRACKER_NAMES,
                         help="tracker to use (classic OpenCV trackers are fast but show no evidence)")

@@ -7,22 +7,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from tracker_core.boxes import Box
-from tracker_core.result import TrackResult
-
-CLASSIC_TRACKERS = ("csrt", "kcf", "mil")
-# The ATOM variants the settings offer; the correction policy is a setting of its own, so the factory's
-# atom-update / atom-reinit names are not listed (is_atom_tracker still knows them).
-ATOM_TRACKERS = ("atom", "atom-multiscale", "atom-fast")
-
-
-def is_atom_tracker(name: str) -> bool:
-    """ATOM variants take a model, a preset and a device; the classic trackers take none of them."""
-    return name.startswith("atom")
+from tracker_core.trackers import Tracker, is_atom_tracker
 
 
 class VideoSourceLike(Protocol):
@@ -38,16 +27,6 @@ class VideoSourceLike(Protocol):
     def clone(self) -> VideoSourceLike: ...
 
     def close(self) -> None: ...
-
-
-class TrackerLike(Protocol):
-    """What the GUI uses of a tracker from ``tracker_core.trackers.make_tracker``."""
-
-    def initialize(self, frame: np.ndarray, box: Box) -> Any: ...
-
-    def track(self, frame: np.ndarray) -> TrackResult: ...
-
-    def update_with_box(self, frame: np.ndarray, box: Box) -> Any: ...
 
 
 # ---- video ------------------------------------------------------------------------------------------------
@@ -69,8 +48,8 @@ def demo_video_path() -> Path:
 # ---- trackers ---------------------------------------------------------------------------------------------
 
 def make_tracker(name: str, model_path: str | None = None, preset: str | None = None,
-                 device: str = "auto", correction_policy: str | None = None) -> TrackerLike:
-    """A tracker by name (``atom``, ``atom-multiscale``, ``atom-fast``, ``csrt``, ``kcf``, ``mil``).
+                 device: str = "auto", correction_policy: str | None = None) -> Tracker:
+    """A tracker by name (``tracker_core.trackers.TRACKER_NAMES``).
 
     Loading a model can take seconds: call this from the tracking thread, never from the GUI thread.
     ``correction_policy`` (``reinitialize`` or ``update``; None: the tracker's default) says what

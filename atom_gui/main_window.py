@@ -44,7 +44,7 @@ from .annotation_model import SOURCE_MANUAL, AnnotationModel
 from .autosave import BackgroundAutosaver
 from .background import call_in_background
 from .bidirectional_fill import FillRun
-from .core_adapters import TrackerLike, make_tracker
+from .core_adapters import Tracker, make_tracker
 from .editing import AnnotationEditor
 from .evidence_panels import EvidencePanels
 from .frame_cache import FrameCache
@@ -91,7 +91,7 @@ class MainWindow(QMainWindow):
     frameShown = Signal(int)
 
     def __init__(self, qsettings: QSettings | None = None, settings: AppSettings | None = None,
-                 tracker_factory: Callable[..., TrackerLike] = make_tracker, project_dir: str | Path | None = None):
+                 tracker_factory: Callable[..., Tracker] = make_tracker, project_dir: str | Path | None = None):
         super().__init__()
         self.qsettings = qsettings or QSettings("ATOM Annotator", "ATOM Annotator")
         self.settings = settings or AppSettings.load(self.qsettings)

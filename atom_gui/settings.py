@@ -28,11 +28,9 @@ from PySide6.QtWidgets import (
 )
 
 from tracker_core.annotation import DEFAULT_MIN_IOU, DEFAULT_MIN_SCORE, ReplacePolicy
+from tracker_core.config import PRESETS
+from tracker_core.trackers import ATOM_PRESET_NAMES, CLASSIC_NAMES, TrackerSpec, is_atom_tracker
 
-from .core_adapters import ATOM_TRACKERS, CLASSIC_TRACKERS, is_atom_tracker
-from .tracking_worker import TrackerChoice
-
-PRESETS = ("default", "multiscale", "fast")
 DEVICES = ("auto", "cpu", "cuda")
 SETTINGS_GROUP = "settings"
 
@@ -56,9 +54,9 @@ class AppSettings:
     step_frames: int = 10  # the big step of the transport buttons
     track_frames: int = 50  # "track N frames"
 
-    def tracker_choice(self) -> TrackerChoice:
+    def tracker_choice(self) -> TrackerSpec:
         is_atom = is_atom_tracker(self.tracker)
-        return TrackerChoice(name=self.tracker, model_path=(self.model_path or None) if is_atom else None,
+        return TrackerSpec(name=self.tracker, model_path=(self.model_path or None) if is_atom else None,
                              preset=self.preset if is_atom and self.tracker == "atom" else None,
                              device=self.device, correction_policy=self.correction_policy or None)
 
@@ -101,9 +99,9 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.tracker = QComboBox()
-        for name in ATOM_TRACKERS:
+        for name in ATOM_PRESET_NAMES:
             self.tracker.addItem(f"{name} (ATOM)", name)
-        for name in CLASSIC_TRACKERS:
+        for name in CLASSIC_NAMES:
             self.tracker.addItem(f"{name.upper()} (OpenCV, fast, no evidence panels)", name)
         self.model_path = QLineEdit()
         self.model_path.setPlaceholderText("embedded default model")
@@ -113,7 +111,7 @@ class SettingsDialog(QDialog):
         model_row.addWidget(self.model_path, 1)
         model_row.addWidget(browse)
         self.preset = QComboBox()
-        self.preset.addItems(PRESETS)
+        self.preset.addItems(list(PRESETS))
         self.device = QComboBox()
         self.device.addItems(DEVICES)
         self.correction = QComboBox()

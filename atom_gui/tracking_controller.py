@@ -18,11 +18,12 @@ from PySide6.QtGui import QUndoStack
 
 from tracker_core.annotation import ReplacePolicy, Source
 from tracker_core.boxes import Box
+from tracker_core.trackers import TrackerSpec
 
 from .annotation_model import AnnotationModel
-from .core_adapters import TrackerLike, VideoSourceLike, make_tracker
+from .core_adapters import Tracker, VideoSourceLike, make_tracker
 from .evidence_memory import EvidenceMemory
-from .tracking_worker import END_OF_RANGE, FAILED, FLAGGED, KEYFRAME, RunSpec, TrackerChoice, TrackingWorker
+from .tracking_worker import END_OF_RANGE, FAILED, FLAGGED, KEYFRAME, RunSpec, TrackingWorker
 from .undo_commands import SnapshotCollector, TrackingRunCommand
 
 FLUSH_INTERVAL_MS = 40
@@ -32,7 +33,7 @@ FLUSH_INTERVAL_MS = 40
 class RunOptions:
     """The settings a run depends on (the window fills this from its settings)."""
 
-    tracker: TrackerChoice = field(default_factory=TrackerChoice)
+    tracker: TrackerSpec = field(default_factory=TrackerSpec)
     replace_policy: ReplacePolicy = ReplacePolicy.UNTIL_KEYFRAME
     pause_below: float | None = None  # auto-pause under this max score (None: off)
     collect: bool = False  # keep the results aside (in last_collected) instead of writing them: a fill's runs
@@ -75,7 +76,7 @@ class TrackingController(QObject):
     _startRun = Signal(object)
 
     def __init__(self, model: AnnotationModel, undo_stack: QUndoStack, reader: VideoSourceLike,
-                 tracker_factory: Callable[..., TrackerLike] = make_tracker, parent: QObject | None = None):
+                 tracker_factory: Callable[..., Tracker] = make_tracker, parent: QObject | None = None):
         super().__init__(parent)
         self.model = model
         self.undo_stack = undo_stack

@@ -19,8 +19,9 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from tracker_core.boxes import Box
 from tracker_core.result import Status
+from tracker_core.trackers import TrackerSpec
 
-from .core_adapters import TrackerLike, VideoSourceLike, make_tracker
+from .core_adapters import Tracker, VideoSourceLike, make_tracker
 
 # Why a run ended (the GUI words its status message from these).
 END_OF_RANGE = "end"
@@ -29,17 +30,6 @@ FLAGGED = "flagged"
 KEYFRAME = "keyframe"
 LOW_CONFIDENCE = "low confidence"
 FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class TrackerChoice:
-    """Which tracker to run; a different choice means a fresh tracker object."""
-
-    name: str = "atom"
-    model_path: str | None = None
-    preset: str | None = None
-    device: str = "auto"
-    correction_policy: str | None = None  # what update_with_box does: "reinitialize" or "update" (None: default)
 
 
 @dataclass(frozen=True)
@@ -66,15 +56,15 @@ class RunSpec:
     blocked_frames: frozenset[int] = frozenset()
     pause_below: float | None = None
     end_reason: str = END_OF_RANGE  # what reaching stop_frame means (the frame after it is a keyframe, ...)
-    tracker: TrackerChoice = TrackerChoice()
+    tracker: TrackerSpec = TrackerSpec()  # a different spec means a fresh tracker object
 
 
 @dataclass
 class _TrackerState:
     """A tracker kept between runs, so that pause-and-continue does not re-initialise it."""
 
-    choice: TrackerChoice
-    tracker: TrackerLike
+    choice: TrackerSpec
+    tracker: Tracker
     last_frame: int | None = None
     direction: int = 1
 
@@ -94,7 +84,7 @@ class TrackingWorker(QObject):
     message = Signal(str)
 
     def __init__(self, reader: VideoSourceLike,
-                 tracker_factory: Callable[..., TrackerLike] = make_tracker):
+                 tracker_factory: Callable[..., Tracker] = make_tracker):
         super().__init__()
         self._reader = reader
         self._factory = tracker_factory

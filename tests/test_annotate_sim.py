@@ -12,8 +12,8 @@ import pytest
 from tracker_core.boxes import Box, iou
 from tracker_core.evaluation import annotate_sim as sim
 from tracker_core.evaluation.datasets import Sequence
-from tracker_core.evaluation.factory import TrackerSpec, correction_policy
 from tracker_core.result import TrackResult
+from tracker_core.trackers import TrackerSpec, correction_policy
 
 
 def track_x(xs, w=10.0, h=10.0):

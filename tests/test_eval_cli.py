@@ -13,10 +13,10 @@ import pytest
 from tracker_core.cli import main
 from tracker_core.evaluation.annotate_sim import AnnotateTask, run_annotate_task
 from tracker_core.evaluation.datasets import load_dataset
-from tracker_core.evaluation.factory import TrackerSpec
 from tracker_core.evaluation.parallel import TaskFailure, run_tasks
 from tracker_core.evaluation.runner import OpeTask, run_sequence
 from tracker_core.evaluation.speed import SpeedTask, run_speed_task
+from tracker_core.trackers import TrackerSpec
 
 SCORE_KEYS = {"auc", "op50", "op75", "precision", "norm_precision", "fps", "frames"}
 

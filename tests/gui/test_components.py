@@ -94,7 +94,8 @@ def test_model_mirrors_follow_the_document_and_undo():
 def test_worker_stops_before_flags_and_reanchors_on_keyframes(qtbot, synthetic_video):
     from gui_fakes import FakeTracker
 
-    from atom_gui.tracking_worker import KEYFRAME, RunSpec, TrackerChoice, TrackingWorker
+    from atom_gui.tracking_worker import KEYFRAME, RunSpec, TrackingWorker
+    from tracker_core.trackers import TrackerSpec
 
     source = open_video(synthetic_video)
     made = []
@@ -109,17 +110,17 @@ def test_worker_stops_before_flags_and_reanchors_on_keyframes(qtbot, synthetic_v
     ends = []
     worker.runFinished.connect(lambda run, reason, n: ends.append((reason, n)))
     spec = RunSpec(1, 1, 0, square_box(0), stop_frame=12, manual_boxes={5: square_box(5)},
-                   stop_at_keyframe=False, blocked_frames=frozenset({10}), tracker=TrackerChoice("fake"))
+                   stop_at_keyframe=False, blocked_frames=frozenset({10}), tracker=TrackerSpec("fake"))
     worker.run(spec)  # synchronously: the loop itself, without a thread
     assert results == [1, 2, 3, 4, 6, 7, 8, 9]
     assert ends == [("flagged", 8)] and made[0].updates == 1
     worker.run(RunSpec(2, 1, 0, square_box(0), stop_frame=12, manual_boxes={3: square_box(3)},
-                       tracker=TrackerChoice("fake")))
+                       tracker=TrackerSpec("fake")))
     assert ends[-1] == (KEYFRAME, 2)
     # A continued run (the tracker's own last frame, same direction) neither re-creates nor re-initialises it.
     inits = made[0].initializations + made[0].updates
     worker.run(RunSpec(3, 1, 2, square_box(2), stop_frame=3, start_is_manual=False,
-                       tracker=TrackerChoice("fake")))
+                       tracker=TrackerSpec("fake")))
     assert len(made) == 1 and made[0].initializations + made[0].updates == inits
     source.close()
 

@@ -76,7 +76,7 @@ def _missing_subcommand(p: argparse.ArgumentParser) -> int:
 # ---- annotate ---------------------------------------------------------------------------------------------
 
 def run_annotate(args) -> int:
-    from ..evaluation import factory
+    from .. import trackers
     from ..evaluation.annotate_sim import BASELINES, AnnotateTask, aggregate, run_annotate_task, tau_key
     from ..evaluation.datasets import load_datasets
     from ..evaluation.parallel import TaskFailure, run_tasks
@@ -91,7 +91,7 @@ def run_annotate(args) -> int:
     if any(not 0.0 < t <= 1.0 for t in taus):
         raise CommandError("--tau must be in (0, 1]")
     jobs = check_jobs(args.jobs)
-    factory.check_tracker_names([n for n in names if n not in BASELINES])
+    trackers.check_tracker_names([n for n in names if n not in BASELINES])
     sequences = [s for s in load_datasets(args.dataset, args.sequences) if s.gt_complete]
     if not sequences:
         raise CommandError("no sequence with full ground truth to simulate on")
@@ -101,8 +101,8 @@ def run_annotate(args) -> int:
         if n in BASELINES:
             specs[n] = None
             continue
-        specs[n] = factory.TrackerSpec(n, args.model, args.preset, args.device)
-        policies[n] = factory.preflight(specs[n])
+        specs[n] = trackers.TrackerSpec(n, args.model, args.preset, args.device)
+        policies[n] = trackers.preflight(specs[n])
         print(f"{n}: after a correction the tracker continues by update_with_box, policy "
               f"'{policies[n]}'", file=sys.stderr)
 
@@ -194,8 +194,8 @@ def run_diagnose(args) -> int:
 # ---- speed ------------------------------------------------------------------------------------------------
 
 def run_speed(args) -> int:
+    from .. import trackers
     from ..boxes import parse_box_arg
-    from ..evaluation import factory
     from ..evaluation.parallel import TaskFailure, run_tasks
     from ..evaluation.report import speed_table
     from ..evaluation.speed import SpeedTask, run_speed_task
@@ -203,7 +203,7 @@ def run_speed(args) -> int:
     names = tracker_names(args.tracker)
     if not names:
         raise CommandError("give at least one --tracker")
-    factory.check_tracker_names(names)
+    trackers.check_tracker_names(names)
     if bool(args.video) == bool(args.dataset):
         raise CommandError("give either --video PATH (with --box) or --dataset KIND:PATH")
     if args.frames < 1 or args.warmup < 0:
@@ -231,7 +231,7 @@ def run_speed(args) -> int:
         sequences = load_datasets(args.dataset, args.sequences)
         sequences = _enough(sequences, args.frames + args.warmup + 1)
 
-    tasks = [SpeedTask(n, factory.TrackerSpec(n, args.model, args.preset, args.device), args.frames,
+    tasks = [SpeedTask(n, trackers.TrackerSpec(n, args.model, args.preset, args.device), args.frames,
                        args.warmup, args.threads, args.video, box, sequences) for n in names]
     result, failures = {}, []
     for task in tasks:  # one at a time: trackers measured side by side would slow each other down

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 
 from ..errors import CommandError
+from ..evaluation.datasets import KINDS as DATASET_KINDS
+from ..trackers import TRACKER_NAMES
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -26,8 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "eval", help="OPE accuracy on tracking benchmarks (AUC, precision, normalised precision)",
         description=__doc__.split("\n\n")[0].replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="dataset kinds: otb, lasot, got10k, vot, trackingnet, uav123, nfs; "
-               "trackers: atom, atom-multiscale, csrt, kcf, mil")
+        epilog=f"dataset kinds: {', '.join(DATASET_KINDS)}; trackers: {', '.join(TRACKER_NAMES)}")
     add_common_arguments(p)
     p.add_argument("--out", help="output folder (results/, summary.json, plots); required unless --results")
     p.add_argument("--absent", choices=("lasot", "got10k"), default="lasot",
@@ -68,7 +69,8 @@ def check_jobs(jobs: int) -> int:
 
 
 def run(args) -> int:
-    from ..evaluation import factory, runner
+    from .. import trackers
+    from ..evaluation import runner
     from ..evaluation.datasets import load_datasets
 
     if not args.dataset:
@@ -93,10 +95,10 @@ def run(args) -> int:
             raise CommandError("--out is required (or use --results DIR2 to score existing results)")
         if not names:
             raise CommandError("give at least one --tracker")
-        factory.check_tracker_names(names)
-        specs = {n: factory.TrackerSpec(n, args.model, args.preset, args.device) for n in names}
+        trackers.check_tracker_names(names)
+        specs = {n: trackers.TrackerSpec(n, args.model, args.preset, args.device) for n in names}
         for spec in specs.values():
-            factory.preflight(spec)
+            trackers.preflight(spec)
         results_root = out / "results"
         print(f"{len(sequences)} sequences, {len(names)} tracker(s), {jobs} job(s)", file=sys.stderr)
         failures = runner.run_ope(sequences, specs, results_root, jobs=jobs)

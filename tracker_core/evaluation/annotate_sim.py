@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..boxes import Box, iou, iou_matrix
+from ..trackers import TrackerSpec, build_tracker
 
 BASELINES = ("interpolation", "copy")
 
@@ -186,7 +187,7 @@ def simulate_tracker(tracker, read: Callable[[int], np.ndarray], gt: np.ndarray,
 @dataclass
 class AnnotateTask:
     label: str  # tracker or baseline name
-    spec: object  # TrackerSpec, or None for a baseline
+    spec: TrackerSpec | None  # None for a baseline
     sequence: object  # datasets.Sequence
     tau: float
 
@@ -202,7 +203,6 @@ def run_annotate_task(task: AnnotateTask) -> AnnotateOutcome:
         out = fn(seq.gt, task.tau, valid)
     else:
         from .datasets import read_frame
-        from .factory import build_tracker
 
         tracker = build_tracker(task.spec)
         out = simulate_tracker(tracker, lambda i: read_frame(seq.frames[i]), seq.gt, task.tau, valid)

@@ -18,9 +18,9 @@ import numpy as np
 
 from ..boxes import Box
 from ..errors import CommandError
+from ..trackers import TrackerSpec, build_tracker
 from . import metrics
 from .datasets import Sequence, read_frame
-from .factory import TrackerSpec, build_tracker
 from .parallel import TaskFailure, run_tasks
 from .results_io import count_lines, fps_from_times, read_results, read_times, results_path, write_results
 

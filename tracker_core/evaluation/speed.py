@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..boxes import Box
-from .factory import TrackerSpec, build_tracker
+from ..trackers import TrackerSpec, build_tracker
 from .parallel import limit_threads
 
 
