@@ -17,8 +17,6 @@ from tracker_core.annotation import Document, Source
 from tracker_core.annotation.formats import IncompleteAnnotationError, get_format
 from tracker_core.errors import AtomError
 
-from .autosave import document_copy
-
 # (format name, menu text, whether its import reads a folder)
 FORMATS = (
     ("lasot", "LaSOT", True),
@@ -121,7 +119,7 @@ def export_review_video_in_background(document: Document, video_path: str, out_p
     from .background import call_in_background
     from .core_adapters import open_video
 
-    copy = document_copy(document)
+    copy = document.copy()
 
     def work(report=None):
         source = open_video(video_path)

@@ -83,6 +83,25 @@ def test_remove_and_insert_object_round_trip(doc):
 
 # ---- keyframes and navigation -----------------------------------------------------------------------------
 
+def test_copy_is_independent_of_the_original(doc):
+    a = doc.add_object("car", attributes={"colour": "red"})
+    doc.set_box(a, 3, Box(1, 2, 3, 4))
+    doc.metadata["settings"] = {"tracker": "atom"}
+    events = []
+    doc.subscribe(events.append)
+    copy = doc.copy()
+    assert events == [] and copy.video == doc.video and copy.object_ids == [a]
+    assert copy.state(a, 3) == doc.state(a, 3) and copy.object(a).attributes == {"colour": "red"}
+    doc.set_box(a, 4, Box(5, 6, 7, 8))
+    doc.set_box(a, 3, Box(9, 9, 9, 9))
+    doc.object(a).attributes["colour"] = "blue"
+    doc.metadata["settings"]["tracker"] = "kcf"
+    doc.add_object("person")
+    assert copy.keyframes(a) == [3] and copy.box(a, 3) == Box(1, 2, 3, 4)
+    assert copy.object(a).attributes == {"colour": "red"} and copy.metadata == {"settings": {"tracker": "atom"}}
+    assert copy.object_ids == [a]
+
+
 def test_keyframes_and_navigation(doc):
     o = doc.add_object("car")
     for f in (10, 30, 50):

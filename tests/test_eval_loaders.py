@@ -248,7 +248,7 @@ def test_real_vot():
 
 def test_otb_table_sequence_cut_to_its_range_and_renumbered(tmp_path):
     # David is frames 300-770 in the benchmark table; a copy that holds only those 471 frames, renumbered
-    # 0001-0471 (as tools/get_train_data.sh extracts it), must map box k to file k, not to file 299 + k.
+    # 0001-0471 (as a training-data extraction may copy it), must map box k to file k, not to file 299 + k.
     root = tmp_path / "OTB"
     touch_frames(root / "David" / "img", range(1, 472), "{:04d}.jpg")
     write(root / "David" / "groundtruth_rect.txt", "".join(f"{i},10,20,30\n" for i in range(1, 472)))

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tracker_core.iounet import AtomIoUNet  # noqa: E402
 from tracker_core.prroi_pool import prroi_pool2d  # noqa: E402
 
-# ---- the reference's bb_regressor table (atom_reference.md 1.3), written out by hand -------------------------
+# ---- the reference's bb_regressor table (pytracking's atom_iou_net.py), written out by hand ---------------------
 
 CONV_BLOCKS = {  # name: (out, in, kernel)
     "conv3_1r": (128, 128, 3),

@@ -111,7 +111,7 @@ def fake_pytracking_modules(marker: Path | None = None):
 
 
 def make_checkpoint(net_state, fake, marker: Path | None = None) -> dict:
-    """A trainer checkpoint dict laid out like base_trainer.save_checkpoint's (reference section 7)."""
+    """A trainer checkpoint dict laid out like save_checkpoint's in pytracking's ltr/trainers/base_trainer.py."""
     settings = fake.Settings()
     settings.device = torch.device("cpu")
     settings.normalize_mean = [0.485, 0.456, 0.406]
@@ -173,7 +173,7 @@ def test_pytracking_checkpoint_loads_exact_weights(tmp_path, atom_net_state, zip
     assert loaded.keys() == atom_net_state.keys()
     for key, value in atom_net_state.items():
         assert torch.equal(loaded[key], value), key
-    # Backbone BN statistics come from the checkpoint, not from ImageNet (reference 1.2).
+    # Backbone BN statistics come from the checkpoint, not from ImageNet (ltr trains with the backbone in train mode).
     assert torch.equal(model.backbone.bn1.running_mean, atom_net_state["feature_extractor.bn1.running_mean"])
     assert model.iounet.config["pred_input_dim"] == (256, 256)
     assert not model.backbone.training and not model.iounet.training

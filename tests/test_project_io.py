@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from tracker_core.annotation import Document, Flag, Source, VideoRef, project_io
 from tracker_core.annotation import atomic_write as atomic_write_module
 from tracker_core.annotation.project_io import (
-    Autosaver,
     autosave_path,
     find_recovery,
     load_project,
@@ -183,46 +182,18 @@ def test_failed_rename_or_fsync_leaves_the_old_file_intact(tmp_path, monkeypatch
 
 # ---- autosave and recovery --------------------------------------------------------------------------------
 
-def test_autosaver_saves_changes_at_most_every_interval(tmp_path):
-    doc = sample_document()
-    project = tmp_path / "clip.json"
-    saver = Autosaver(doc, project, interval_s=5.0)
-    assert saver.path == tmp_path / "clip.autosave.json"
-    assert not saver.maybe_save(now=100.0)  # nothing changed yet
-    doc.set_box(1, 40, (1, 1, 5, 5))
-    assert saver.maybe_save(now=100.0)
-    doc.set_box(1, 41, (1, 1, 5, 5))
-    assert not saver.maybe_save(now=103.0)  # too soon
-    assert saver.maybe_save(now=105.0)
-    assert not saver.maybe_save(now=200.0)  # clean again
-    assert load_project(saver.path).box(1, 41) == Box(1, 1, 5, 5)
-    doc.set_box(1, 42, (1, 1, 5, 5))
-    saver.save_now()  # after a tracking run: immediately
-    assert load_project(saver.path).box(1, 42) == Box(1, 1, 5, 5)
-    saver.discard()
-    assert not saver.path.exists() and not saver.dirty
-
-
-def test_autosaver_keeps_write_errors_out_of_the_gui_timer(tmp_path):
-    doc = sample_document()
-    saver = Autosaver(doc, tmp_path / "missing-folder" / "clip.json", interval_s=0)
-    doc.set_label(1, "x")
-    assert not saver.maybe_save(now=1.0)
-    assert isinstance(saver.last_error, OSError) and saver.dirty
-
-
 def test_find_recovery_offers_only_a_newer_autosave(tmp_path):
     project = tmp_path / "clip.json"
     assert find_recovery(project) is None
     doc = sample_document()
-    saver = Autosaver(doc, project)
     doc.set_label(1, "recovered")
-    saver.save_now()
-    assert find_recovery(project) == saver.path  # never saved properly: offer it
+    autosave = autosave_path(project)
+    save_project(doc, autosave)  # as the app's autosaver writes it: the project format, beside the project
+    assert find_recovery(project) == autosave  # never saved properly: offer it
     save_project(doc, project)
-    os.utime(saver.path, ns=(1, 1))
+    os.utime(autosave, ns=(1, 1))
     assert find_recovery(project) is None  # the project is newer
-    os.utime(saver.path, ns=(project.stat().st_mtime_ns + 10**9,) * 2)
+    os.utime(autosave, ns=(project.stat().st_mtime_ns + 10**9,) * 2)
     recovered = find_recovery(project)
     assert load_project(recovered).object(1).label == "recovered"
     assert autosave_path(tmp_path / "x.atom") == tmp_path / "x.atom.autosave.json"

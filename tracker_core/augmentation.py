@@ -1,4 +1,4 @@
-"""First-frame data augmentation (paper section 3.2; reference 3.3 item 4).
+"""First-frame data augmentation (paper section 3.2; ``generate_init_samples`` in pytracking's ``atom.py``).
 
 A crop twice the search region is taken around the target, transformed (flip, blur, rotation) about its centre,
 and a search-region-sized window is cut from it, possibly shifted.  Each sample comes with the target's offset

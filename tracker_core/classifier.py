@@ -7,7 +7,8 @@ a random projection to ``D = compressed_dim`` channels, ``w2`` (1, D, k, k) the 
 
 with Gauss-Newton + CG (:mod:`.optim`).  On the first frame ``P`` and ``w2`` are trained jointly on the augmented
 samples, after which ``P`` is frozen and the samples are kept projected in a weighted memory; later frames add
-one sample each and re-optimise only the filter (reference sections 3.3 items 6-11 and 3.4 items 2, 7, 8).
+one sample each and re-optimise only the filter (as ``initialize`` and ``track`` do in pytracking's
+``tracker/atom/atom.py``).
 
 Score map convention (docs/ARCHITECTURE.md): index ``(H//2, W//2)`` is zero displacement.  :func:`gaussian_label`
 peaks at ``(H//2 + dy, W//2 + dx)`` for an offset ``(dy, dx)`` in cells, and :func:`conv_same` is translation

@@ -31,13 +31,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         if only is not None and name != only:
             sub.add_parser(name, help=f"(see `atom {name} --help`)")
             continue
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and (exc.name == module_name or module_name.startswith(exc.name + ".")):
-                continue  # the subcommand is not built yet
-            raise
-        module.add_parser(sub)
+        importlib.import_module(module_name).add_parser(sub)
     return parser
 
 

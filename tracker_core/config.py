@@ -1,6 +1,6 @@
 """The tracker's one typed configuration: every default in one place, presets by name.
 
-Values follow the paper and the reference's ``default.py`` (see ../shared/reference/atom_reference.md, 3.1);
+Values follow the paper and pytracking's ``pytracking/parameter/atom/default.py``;
 where the reference has a hidden code default that differs from its parameter file (``iounet_k`` 5 vs 3), the
 parameter file wins, as that is what the published results used.
 """

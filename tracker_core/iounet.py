@@ -4,10 +4,10 @@ A reference branch turns the first-frame features inside the annotated box into 
 (one per backbone level); a test branch turns the current frame into IoU features; the IoU head pools the
 modulated test features inside each proposal with Precise RoI Pooling and regresses ``2 * IoU - 1``.
 
-Module names, shapes and initialisation follow the reference implementation (atom_reference.md, section 1.3), so
-the ``bb_regressor.*`` part of the official ResNet-18 checkpoint, with that prefix stripped, loads with
-``strict=True``. Level "3" is the stride-8 input (ResNet ``layer2``), level "4" the stride-16 input (``layer3``);
-suffix ``r`` is the reference branch, ``t`` the test branch.
+Module names, shapes and initialisation follow the reference implementation (pytracking's
+``ltr/models/bbreg/atom_iou_net.py``), so the ``bb_regressor.*`` part of the official ResNet-18 checkpoint, with that
+prefix stripped, loads with ``strict=True``. Level "3" is the stride-8 input (ResNet ``layer2``), level "4" the
+stride-16 input (``layer3``); suffix ``r`` is the reference branch, ``t`` the test branch.
 
 Data flow during tracking::
 

@@ -3,7 +3,8 @@
 A problem is a residual function ``residual_fn(params: list[Tensor]) -> list[Tensor]``: the loss is
 ``L = 1/2 * sum_i ||r_i||^2`` over all residual blocks (regularisers are just more residual blocks).  Each
 Gauss-Newton step linearises ``r(x + d) ~ r(x) + J d`` and runs CG on the normal equations ``J^T J d = -J^T r``.
-No Jacobian is ever formed; products are obtained by backprop (paper section 3.2, reference section 4):
+No Jacobian is ever formed; products are obtained by backprop (paper section 3.2; pytracking's
+``libs/optimization.py``):
 
 * ``f0 = r(x)`` with graph, ``g = f0.detach()`` requiring grad;
 * ``u = J^T g = grad(f0, x, grad_outputs=g, create_graph=True)``, so ``b = -u``;

@@ -1,7 +1,7 @@
 """Precise RoI Pooling (Jiang et al., "Acquisition of Localization Confidence", ECCV 2018) in pure PyTorch.
 
 Works on CPU and CUDA without a compiled extension and follows the convention of the CUDA kernel used by the
-reference tracker (../shared/reference/atom_reference.md, section 2):
+reference tracker (``ltr/external/PreciseRoIPooling`` in pytracking):
 
 * the feature value ``f[i, j]`` sits at the continuous point ``(y=i, x=j)``, with no half-pixel offset;
 * the continuous map is the bilinear interpolant ``F(y, x) = sum_ij f[i, j] tri(y - i) tri(x - j)`` with

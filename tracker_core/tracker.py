@@ -1,4 +1,4 @@
-"""The ATOM tracking loop (paper section 3; reference section 3.3-3.4), split the way the data flows.
+"""The ATOM tracking loop (paper section 3; pytracking's ``tracker/atom/atom.py``), split the way the data flows.
 
 Per sequence: the IoU-Net's reference modulation and the classifier's projection are computed once, from the first
 frame.  Per frame: one crop, one backbone pass, the classifier scores, the localisation, then box refinement that
@@ -7,7 +7,7 @@ runs only the IoU-Net's RoI head.
 State is kept in image coordinates, in the project's box convention: ``self.center`` (x, y) and ``self.size``
 (w, h), floats.  The search region is a square of side ``5 * sqrt(w * h)`` around the current centre (no rounding
 of the centre, so the crop/label geometry is exact — the reference rounds it and lives with up to half a pixel of
-inconsistency, see reference 3.2).
+inconsistency, see ``sample_patch`` in pytracking's ``features/preprocessing.py``).
 """
 
 from __future__ import annotations
@@ -278,7 +278,7 @@ class AtomTracker:
             self.classifier.optimize_filter(cfg.classifier.update_cg_iter)
 
     def _localize(self, scores: np.ndarray, tfs: list[CropTransform]):
-        """Advanced localisation (paper 3.2 / reference 3.4 item 4) on upsampled scores (S, N, N).
+        """Advanced localisation (paper 3.2; pytracking's ``localize_advanced``) on upsampled scores (S, N, N).
 
         Returns (displacement (dx, dy) in image pixels, scale index, status, peak score, distractor (x, y) or None).
         """

@@ -13,6 +13,7 @@ Rules the document enforces, because the workflow depends on them:
 from __future__ import annotations
 
 import bisect
+import copy
 import enum
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -123,6 +124,15 @@ class Document:
 
     def objects(self) -> list[TrackedObject]:
         return list(self._objects.values())
+
+    def copy(self) -> Document:
+        """An independent copy (video, objects, states, metadata; no subscribers), safe to read on another thread
+        while this one changes. Cheap enough for the GUI thread: frame states are immutable, so each object's
+        states dict is copied, not the states."""
+        other = Document(self._video)
+        other.metadata = copy.deepcopy(self.metadata)
+        other._objects = {obj_id: obj.copy() for obj_id, obj in self._objects.items()}
+        return other
 
     def add_object(self, label: str, description: str = "", attributes: dict[str, str] | None = None,
                    obj_id: int | None = None) -> int:

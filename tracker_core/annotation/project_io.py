@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -315,63 +314,3 @@ def find_recovery(project_path: str | os.PathLike) -> Path | None:
     if project_path.is_file() and project_path.stat().st_mtime_ns >= candidate.stat().st_mtime_ns:
         return None
     return candidate
-
-
-class Autosaver:
-    """Saves ``<project>.autosave.json`` at most every ``interval_s`` while the document has changed.
-
-    Qt-free: the app's QTimer calls :meth:`maybe_save` (every second, say) and calls :meth:`save_now` after each
-    tracking run; after a proper save or a clean exit it calls :meth:`discard`. A crash therefore loses at most
-    ``interval_s`` plus one timer tick of work. The autosave stores the video path relative to the project's
-    folder (it sits beside the project), so recovery loads it with :func:`load_project`.
-    """
-
-    def __init__(self, document: Document, project_path: str | os.PathLike, interval_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.document = document
-        self.project_path = Path(project_path)
-        self.interval_s = float(interval_s)
-        self._clock = clock
-        self._saved_revision = document.revision
-        self._last_save = -math.inf
-        self.last_error: OSError | None = None
-
-    @property
-    def path(self) -> Path:
-        return autosave_path(self.project_path)
-
-    @property
-    def dirty(self) -> bool:
-        """The document changed since the last autosave (or since the autosaver started)."""
-        return self.document.revision != self._saved_revision
-
-    def mark_clean(self) -> None:
-        """The document was just saved properly: nothing to autosave until it changes again."""
-        self._saved_revision = self.document.revision
-
-    def maybe_save(self, now: float | None = None) -> bool:
-        """Autosave if the document changed and ``interval_s`` passed since the last autosave. Returns whether
-        it saved. A failed write (disk full) is kept in ``last_error`` rather than raised into the GUI timer."""
-        now = self._clock() if now is None else now
-        if not self.dirty or now - self._last_save < self.interval_s:
-            return False
-        try:
-            self.save_now(now)
-        except OSError as exc:
-            self.last_error = exc
-            return False
-        return True
-
-    def save_now(self, now: float | None = None) -> Path:
-        """Autosave immediately (after a tracking run); raises OSError if the write fails."""
-        revision = self.document.revision
-        atomic_write_text(self.path, project_text(self.document, self.project_path))
-        self._saved_revision = revision
-        self._last_save = self._clock() if now is None else now
-        self.last_error = None
-        return self.path
-
-    def discard(self) -> None:
-        """Remove the autosave (after a proper save or a clean exit) and mark the document clean."""
-        self.path.unlink(missing_ok=True)
-        self.mark_clean()

@@ -72,7 +72,8 @@ def _atom_state_to_model(net: Mapping[str, Any], source: Path | str | None, kind
         raise ModelFileError(f"{source}: unexpected weights in the ATOM network: {', '.join(others[:5])}")
     if "layer1.0.conv3.weight" in fe:
         raise ModelFileError(f"{source}: an ATOM network with a ResNet-50 backbone; only ResNet-18 is supported")
-    # BN running stats from the file, not ImageNet (ref 1.2)
+    # BN running statistics from the file, not ImageNet's: pytracking trains the IoU-Net with the frozen backbone
+    # in train mode, so they moved.
     backbone = build_backbone_from_state("resnet18", fe, source)
     iounet = build_iounet(_iounet_config_from_state(bb, source), bb, source)
     return AtomModel(backbone, iounet, {
