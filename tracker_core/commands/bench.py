@@ -146,7 +146,7 @@ def run_annotate(args) -> int:
 # ---- diagnose ---------------------------------------------------------------------------------------------
 
 def run_diagnose(args) -> int:
-    from ..evaluation import factory
+    from .. import trackers
     from ..evaluation.datasets import load_datasets
     from ..evaluation.diagnose import DiagnoseTask, run_diagnose_task
     from ..evaluation.parallel import TaskFailure, run_tasks
@@ -155,13 +155,13 @@ def run_diagnose(args) -> int:
     if not args.dataset:
         raise CommandError("give at least one --dataset KIND:PATH")
     names = tracker_names(args.tracker) or ["atom"]
-    factory.check_tracker_names(names)
+    trackers.check_tracker_names(names)
     if args.one_step < 0:
         raise CommandError("--one-step must be 0 or more")
     sequences = [s for s in load_datasets(args.dataset, args.sequences) if s.gt_complete]
     if not sequences:
         raise CommandError("no sequence with full ground truth to diagnose")
-    tasks = [DiagnoseTask(n, factory.TrackerSpec(n, args.model, args.preset, args.device), seq, args.one_step)
+    tasks = [DiagnoseTask(n, trackers.TrackerSpec(n, args.model, args.preset, args.device), seq, args.one_step)
              for n in names for seq in sequences]
     result: dict = {n: {"sequences": {}} for n in names}
     failures: list[str] = []

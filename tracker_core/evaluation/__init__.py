@@ -5,7 +5,6 @@ Modules:
 - ``metrics``: per-sequence curves and scores with the pytracking / LaSOT-toolkit conventions.
 - ``results_io``: pytracking's raw results format (``<tracker>/<seq>.txt`` and ``<seq>_time.txt``).
 - ``parallel``: a crash-tolerant spawn process pool (one failing sequence never stops a run).
-- ``factory``: tracker construction by name inside workers.
 - ``runner``: OPE runs with resume, and scoring of result folders.
 - ``annotate_sim``: the simulated annotator and the interpolation / copy baselines.
 - ``speed``: tracking speed, per-stage time, peak memory and the backbone-only bound.

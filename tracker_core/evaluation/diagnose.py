@@ -127,15 +127,15 @@ def summarise(traces: list[FrameTrace]) -> dict:
 @dataclass
 class DiagnoseTask:
     label: str
-    spec: object  # factory.TrackerSpec
+    spec: object  # trackers.TrackerSpec
     sequence: object  # datasets.Sequence
     one_step_frames: int  # frames t per sequence for the one-step test (evenly spaced)
 
 
 def run_diagnose_task(task: DiagnoseTask) -> dict:
     """One (tracker, sequence) in a worker: {"summary": ..., "one_step": [IoU...], "frames": [FrameTrace dicts]}."""
+    from ..trackers import build_tracker
     from .datasets import read_frame
-    from .factory import build_tracker
 
     seq = task.sequence
     cache: dict[int, np.ndarray] = {}
