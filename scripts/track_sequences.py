@@ -19,7 +19,7 @@ import numpy as np
 
 from tracker_core.boxes import iou_matrix
 from tracker_core.cli import main as atom_main
-from tracker_core.evaluation.datasets import list_images, load_datasets
+from tracker_core.datasets import list_images, load_datasets
 
 
 def main() -> None:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tracker_core.boxes import Box, iou
+from tracker_core.datasets import Sequence
 from tracker_core.evaluation import annotate_sim as sim
-from tracker_core.evaluation.datasets import Sequence
 from tracker_core.result import TrackResult
 from tracker_core.trackers import TrackerSpec, correction_policy
 

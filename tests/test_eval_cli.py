@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tracker_core.cli import main
+from tracker_core.datasets import load_dataset
 from tracker_core.evaluation.annotate_sim import AnnotateTask, run_annotate_task
-from tracker_core.evaluation.datasets import load_dataset
 from tracker_core.evaluation.parallel import TaskFailure, run_tasks
 from tracker_core.evaluation.runner import OpeTask, run_sequence
 from tracker_core.evaluation.speed import SpeedTask, run_speed_task

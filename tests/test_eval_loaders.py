@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tracker_core import datasets
+from tracker_core.datasets import load_dataset, load_datasets
 from tracker_core.errors import CommandError, FormatError
-from tracker_core.evaluation import datasets
-from tracker_core.evaluation.datasets import load_dataset, load_datasets
 
 # Same location rule as conftest.SHARED_DATA (ATOM_SHARED_DATA, else ../shared/data next to the repository).
 SHARED = Path(os.environ.get("ATOM_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))

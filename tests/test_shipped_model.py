@@ -34,7 +34,7 @@ def test_the_default_is_full_atom_with_the_lite0_iounet(shipped):
 def test_the_default_tracks_held_out_sequences(shipped, shared_data, seq_name, min_mean_iou):
     """40 frames of two validation sequences (never trained on): a regression check of the shipped model, with a
     margin (full-sequence AUC is in the model card), not a benchmark."""
-    from tracker_core.evaluation.datasets import load_dataset, read_frame
+    from tracker_core.datasets import load_dataset, read_frame
     from tracker_core.tracker import AtomTracker
 
     (seq,) = [s for s in load_dataset("otb", shared_data / "OTB") if s.name == seq_name]

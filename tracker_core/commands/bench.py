@@ -77,8 +77,8 @@ def _missing_subcommand(p: argparse.ArgumentParser) -> int:
 
 def run_annotate(args) -> int:
     from .. import trackers
+    from ..datasets import load_datasets
     from ..evaluation.annotate_sim import BASELINES, AnnotateTask, aggregate, run_annotate_task, tau_key
-    from ..evaluation.datasets import load_datasets
     from ..evaluation.parallel import TaskFailure, run_tasks
     from ..evaluation.report import annotate_table
 
@@ -147,7 +147,7 @@ def run_annotate(args) -> int:
 
 def run_diagnose(args) -> int:
     from .. import trackers
-    from ..evaluation.datasets import load_datasets
+    from ..datasets import load_datasets
     from ..evaluation.diagnose import DiagnoseTask, run_diagnose_task
     from ..evaluation.parallel import TaskFailure, run_tasks
     from ..evaluation.report import diagnose_table
@@ -226,7 +226,7 @@ def run_speed(args) -> int:
         if not Path(args.video).exists():
             raise CommandError(f"--video {args.video} does not exist")
     else:
-        from ..evaluation.datasets import load_datasets
+        from ..datasets import load_datasets
 
         sequences = load_datasets(args.dataset, args.sequences)
         sequences = _enough(sequences, args.frames + args.warmup + 1)

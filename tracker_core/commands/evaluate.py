@@ -18,8 +18,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..datasets import KINDS as DATASET_KINDS
 from ..errors import CommandError
-from ..evaluation.datasets import KINDS as DATASET_KINDS
 from ..trackers import TRACKER_NAMES
 
 
@@ -70,8 +70,8 @@ def check_jobs(jobs: int) -> int:
 
 def run(args) -> int:
     from .. import trackers
+    from ..datasets import load_datasets
     from ..evaluation import runner
-    from ..evaluation.datasets import load_datasets
 
     if not args.dataset:
         raise CommandError("give at least one --dataset KIND:PATH")

@@ -128,7 +128,7 @@ def parse_widths(values: list[str] | None, backbone: str) -> dict:
 
 
 def _patterns(text: str | None) -> list[str]:
-    from ..evaluation.datasets import sequence_patterns
+    from ..datasets import sequence_patterns
 
     return sequence_patterns(text)
 
@@ -283,7 +283,7 @@ def _pool(folder: Path, dataset, backbone, manifest: dict, workers: int, progres
 def _epoch_hook(args, backbone, out: Path, log):
     """After each epoch: the epoch's IoU-Net as a model file ``OUT/epochs/epoch_NNN`` (so any epoch can be
     evaluated or shipped later) and, with ``--val-tracking``, full ATOM tracking the held-out sequences."""
-    from ..evaluation.datasets import load_datasets
+    from ..datasets import load_datasets
     from ..model_io import AtomModel, save_model
     from ..training.tracking_validation import TrackingValidation
 

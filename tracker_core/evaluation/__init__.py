@@ -1,7 +1,6 @@
-"""Benchmarks: dataset loaders, OPE metrics, the simulated annotator and speed measurements.
+"""Benchmarks over the sequences of ``tracker_core.datasets``: OPE metrics, the simulated annotator, speed.
 
 Modules:
-- ``datasets``: ``load_dataset(kind, path)`` for otb, lasot, got10k, vot, trackingnet, uav123, nfs -> ``Sequence``.
 - ``metrics``: per-sequence curves and scores with the pytracking / LaSOT-toolkit conventions.
 - ``results_io``: pytracking's raw results format (``<tracker>/<seq>.txt`` and ``<seq>_time.txt``).
 - ``parallel``: a crash-tolerant spawn process pool (one failing sequence never stops a run).

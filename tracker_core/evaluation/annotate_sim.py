@@ -202,7 +202,7 @@ def run_annotate_task(task: AnnotateTask) -> AnnotateOutcome:
         fn = {"interpolation": interpolation_baseline, "copy": copy_baseline}[task.label]
         out = fn(seq.gt, task.tau, valid)
     else:
-        from .datasets import read_frame
+        from ..datasets import read_frame
 
         tracker = build_tracker(task.spec)
         out = simulate_tracker(tracker, lambda i: read_frame(seq.frames[i]), seq.gt, task.tau, valid)

@@ -134,8 +134,8 @@ class DiagnoseTask:
 
 def run_diagnose_task(task: DiagnoseTask) -> dict:
     """One (tracker, sequence) in a worker: {"summary": ..., "one_step": [IoU...], "frames": [FrameTrace dicts]}."""
+    from ..datasets import read_frame
     from ..trackers import build_tracker
-    from .datasets import read_frame
 
     seq = task.sequence
     cache: dict[int, np.ndarray] = {}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import read_number_rows
+from ..datasets import read_number_rows
 
 
 def results_path(results_dir: str | Path, tracker: str, seq: str) -> Path:

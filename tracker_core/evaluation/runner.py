@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from ..boxes import Box
+from ..datasets import Sequence, read_frame
 from ..errors import CommandError
 from ..trackers import TrackerSpec, build_tracker
 from . import metrics
-from .datasets import Sequence, read_frame
 from .parallel import TaskFailure, run_tasks
 from .results_io import count_lines, fps_from_times, read_results, read_times, results_path, write_results
 

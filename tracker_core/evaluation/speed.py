@@ -51,7 +51,7 @@ def _segments(task: SpeedTask):
         src = open_video(task.video)
         yield Box.from_seq(task.box), (src.read(i) for i in range(src.num_frames))
         return
-    from .datasets import read_frame
+    from ..datasets import read_frame
 
     for seq in task.sequences or []:
         init = Box.from_seq(seq.gt[0])

@@ -3,7 +3,7 @@
 Every source is read in its real on-disk layout; boxes are the project's 0-based float xywh.
 
 * Video datasets (``lasot``, ``got10k``, ``trackingnet``, ``otb``, ``vot``) reuse the benchmark loaders of
-  :mod:`tracker_core.evaluation.datasets`, including their visibility flags (LaSOT occlusion / out-of-view,
+  :mod:`tracker_core.datasets`, including their visibility flags (LaSOT occlusion / out-of-view,
   GOT-10k absence / cover).  Each becomes a :class:`SequenceSource` of :class:`TrainSequence` objects.
 * ``coco``: a COCO instances JSON read directly (no pycocotools); every non-crowd object is a one-frame
   sequence (:class:`CocoSource`), so both frames of a pair are the same image, as in the reference.
@@ -127,12 +127,12 @@ class SequenceSource:
 
 def load_video_sequences(kind: str, path: str | Path, include: list[str] | None = None,
                          exclude: list[str] | None = None, min_visible: int = 2) -> list[TrainSequence]:
-    """Sequences of a benchmark copy via the evaluation loaders, filtered by name patterns.
+    """Sequences of a benchmark copy via the dataset loaders (``tracker_core.datasets``), filtered by name patterns.
 
     Sequences whose ground truth holds only the first frame (test splits) and sequences with fewer than
     ``min_visible`` visible frames are left out.
     """
-    from ..evaluation.datasets import load_dataset
+    from ..datasets import load_dataset
 
     out = []
     for seq in load_dataset(kind, path):

@@ -24,7 +24,7 @@ class TrackingValidation:
     """``__call__(iounet) -> {"val_auc", "val_op50", "val_op75", "val_tracking_seconds"}`` (percent).
 
     Args:
-        sequences: ``evaluation.datasets.Sequence`` objects with full ground truth.
+        sequences: ``datasets.Sequence`` objects with full ground truth.
         backbone: the frozen backbone the IoU-Net is trained for (shared, never modified).
         preset: the tracker configuration (a ``config.preset`` name, overrides allowed), "default" = full ATOM.
         threads: torch threads while tracking (None leaves the setting alone).
@@ -43,7 +43,7 @@ class TrackingValidation:
     def track_all(self, iounet: torch.nn.Module) -> dict[str, np.ndarray]:
         """Predicted boxes (N, 4) per sequence name, tracked on the CPU with a copy of ``iounet`` in eval mode."""
         from ..config import preset
-        from ..evaluation.datasets import read_frame
+        from ..datasets import read_frame
         from ..model_io import AtomModel
         from ..tracker import AtomTracker
 

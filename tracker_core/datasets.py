@@ -1,4 +1,5 @@
-"""Benchmark loaders: each reads its benchmark's real layout and file conventions into ``Sequence`` objects.
+"""Dataset loaders, for evaluation and training alike: each reads a benchmark's real layout and file conventions
+into ``Sequence`` objects.
 
 Inside the code every box is the project's 0-based float xywh (``tracker_core.boxes``).  Benchmarks store boxes
 in other conventions, so each ``Sequence`` remembers its file convention (``one_based``) and the results writer
@@ -42,8 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..boxes import polygon_to_box
-from ..errors import CommandError, FormatError, VideoError
+from .boxes import polygon_to_box
+from .errors import CommandError, FormatError, VideoError
 
 KINDS = ("otb", "lasot", "got10k", "vot", "trackingnet", "uav123", "nfs")
 _ALIASES = {"uav": "uav123", "got-10k": "got10k", "got": "got10k", "tn": "trackingnet", "otb100": "otb",
