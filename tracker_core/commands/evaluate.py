@@ -69,7 +69,6 @@ def check_jobs(jobs: int) -> int:
 
 
 def run(args) -> int:
-    from .. import trackers
     from ..datasets import load_datasets
     from ..evaluation import runner
 
@@ -80,65 +79,95 @@ def run(args) -> int:
     sequences = load_datasets(args.dataset, args.sequences)
     out = Path(args.out) if args.out else None
     failures: dict = {}
-
     if args.results:
         results_root = Path(args.results).expanduser()
-        if not results_root.is_dir():
-            raise CommandError(f"--results {results_root} is not a folder")
-        labels = runner.discover_result_labels(results_root)
-        if names:
-            labels = [lab for lab in labels if lab in names or lab.split("/")[0] in names]
-        if not labels:
-            raise CommandError(f"no tracker result folders (NAME/SEQ.txt) in {results_root}")
+        labels = _existing_result_labels(results_root, names)
     else:
-        if out is None:
-            raise CommandError("--out is required (or use --results DIR2 to score existing results)")
-        if not names:
-            raise CommandError("give at least one --tracker")
-        trackers.check_tracker_names(names)
-        specs = {n: trackers.TrackerSpec(n, args.model, args.preset, args.device) for n in names}
-        for spec in specs.values():
-            trackers.preflight(spec)
-        results_root = out / "results"
-        print(f"{len(sequences)} sequences, {len(names)} tracker(s), {jobs} job(s)", file=sys.stderr)
-        failures = runner.run_ope(sequences, specs, results_root, jobs=jobs)
-        labels = names
-
+        results_root, labels = _results_folder(out, names), names
+        failures = _run_trackers(args, names, sequences, results_root, jobs)
     scored = [runner.score_tracker(results_root, label, sequences, args.absent) for label in labels]
-    summary = {"trackers": {s.label: s.summary() for s in scored}}
+    _report_what_was_not_scored(scored, bool(args.results))
+    if out is not None:
+        _write_outputs(out, scored, failures, len(sequences), plots=not args.no_plots)
+    return _print_report(scored, failures, args.absent, len(sequences), out)
+
+
+def _existing_result_labels(results_root: Path, names: list[str]) -> list[str]:
+    """``--results``: the tracker folders to score (those named by ``--tracker``, when given)."""
+    from ..evaluation import runner
+
+    if not results_root.is_dir():
+        raise CommandError(f"--results {results_root} is not a folder")
+    labels = runner.discover_result_labels(results_root)
+    if names:
+        labels = [lab for lab in labels if lab in names or lab.split("/")[0] in names]
+    if not labels:
+        raise CommandError(f"no tracker result folders (NAME/SEQ.txt) in {results_root}")
+    return labels
+
+
+def _results_folder(out: Path | None, names: list[str]) -> Path:
+    """Where a run writes its raw results, once the command line has what a run needs."""
+    if out is None:
+        raise CommandError("--out is required (or use --results DIR2 to score existing results)")
+    if not names:
+        raise CommandError("give at least one --tracker")
+    return out / "results"
+
+
+def _run_trackers(args, names: list[str], sequences: list, results_root: Path, jobs: int) -> dict:
+    """Run every tracker on every sequence (resuming what exists); returns the failures by tracker and sequence."""
+    from .. import trackers
+    from ..evaluation import runner
+
+    trackers.check_tracker_names(names)
+    specs = {n: trackers.TrackerSpec(n, args.model, args.preset, args.device) for n in names}
+    for spec in specs.values():
+        trackers.preflight(spec)
+    print(f"{len(sequences)} sequences, {len(names)} tracker(s), {jobs} job(s)", file=sys.stderr)
+    return runner.run_ope(sequences, specs, results_root, jobs=jobs)
+
+
+def _report_what_was_not_scored(scored: list, results_given: bool) -> None:
     for s in scored:
-        if s.missing and args.results:
+        if s.missing and results_given:
             print(f"{s.label}: no results for {len(s.missing)} sequence(s): {', '.join(s.missing[:10])}"
                   f"{' ...' if len(s.missing) > 10 else ''}", file=sys.stderr)
         for seq, why in s.unscored.items():
             print(f"{s.label} {seq}: not scored: {why}", file=sys.stderr)
 
-    if out is not None:
-        runner.write_summary(out / "summary.json", scored)
-        if not args.no_plots and any(s.curves for s in scored):
-            from ..evaluation import metrics
-            from ..evaluation.plots import plot_curves
 
-            entries = {s.label: (metrics.mean_curves(s.curves), s.scores) for s in scored if s.curves}
-            plot_curves(entries, out, title_suffix=f" ({len(sequences)} sequences)")
-        fail_path = out / "failures.json"
-        if failures:
-            fail_path.write_text(json.dumps({t: {q: {"error": f.message, "traceback": f.details}
-                                                 for q, f in d.items()} for t, d in failures.items()},
-                                            indent=1) + "\n")
-        elif fail_path.exists():
-            fail_path.unlink()
+def _write_outputs(out: Path, scored: list, failures: dict, num_sequences: int, plots: bool) -> None:
+    """``summary.json``, the plots and ``failures.json`` (removed when nothing failed)."""
+    from ..evaluation import runner
 
+    runner.write_summary(out / "summary.json", scored)
+    if plots and any(s.curves for s in scored):
+        from ..evaluation import metrics
+        from ..evaluation.plots import plot_curves
+
+        entries = {s.label: (metrics.mean_curves(s.curves), s.scores) for s in scored if s.curves}
+        plot_curves(entries, out, title_suffix=f" ({num_sequences} sequences)")
+    fail_path = out / "failures.json"
+    if failures:
+        fail_path.write_text(json.dumps({t: {q: {"error": f.message, "traceback": f.details}
+                                             for q, f in d.items()} for t, d in failures.items()},
+                                        indent=1) + "\n")
+    elif fail_path.exists():
+        fail_path.unlink()
+
+
+def _print_report(scored: list, failures: dict, absent: str, num_sequences: int, out: Path | None) -> int:
+    """The table on stdout, the conventions and the failures on stderr; the exit code (1 when a run failed)."""
     from ..evaluation.report import eval_table
 
-    print(eval_table(summary))
-    print(f"\nabsent frames: {args.absent} convention; scores in percent; "
-          f"{len(sequences)} sequences", file=sys.stderr)
-    if failures:
-        n = sum(len(d) for d in failures.values())
-        print(f"{n} sequence run(s) FAILED (details in {out / 'failures.json'}):", file=sys.stderr)
-        for t, d in failures.items():
-            for q, f in d.items():
-                print(f"  {t} {q}: {f.message}", file=sys.stderr)
-        return 1
-    return 0
+    print(eval_table({"trackers": {s.label: s.summary() for s in scored}}))
+    print(f"\nabsent frames: {absent} convention; scores in percent; {num_sequences} sequences", file=sys.stderr)
+    if not failures:
+        return 0
+    n = sum(len(d) for d in failures.values())
+    print(f"{n} sequence run(s) FAILED (details in {out / 'failures.json'}):", file=sys.stderr)
+    for t, d in failures.items():
+        for q, f in d.items():
+            print(f"  {t} {q}: {f.message}", file=sys.stderr)
+    return 1
