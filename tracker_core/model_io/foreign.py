@@ -60,6 +60,23 @@ def plain(value: Any, depth: int = 0) -> Any:
     return repr(value)[:200]
 
 
+def _pytracking_checkpoint_to_model(checkpoint: Mapping[str, Any], source: Path) -> AtomModel:
+    """pytracking's checkpoint: the ATOM network in ``net``, and what its (stub) objects say about the training."""
+    model = _atom_state_to_model(checkpoint["net"], source, "pytracking-checkpoint")
+    meta: dict[str, Any] = {}
+    constructor = checkpoint.get("constructor")
+    if isinstance(constructor, StubObject):
+        meta["constructor"] = {k: plain(constructor.get(k)) for k in ("fun_name", "fun_module", "args", "kwds")}
+        fun_name = constructor.get("fun_name")
+        if isinstance(fun_name, str) and fun_name not in ("atom_resnet18",):
+            model.info["warning"] = f"the checkpoint was built by {fun_name}, not atom_resnet18"
+    for key in ("epoch", "net_type", "actor_type", "net_info"):
+        if key in checkpoint:
+            meta[key] = plain(checkpoint[key])
+    model.info["pytracking"] = meta
+    return model
+
+
 def _atom_state_to_model(net: Mapping[str, Any], source: Path | str | None, kind: str) -> AtomModel:
     """An ATOMnet state dict (``feature_extractor.*`` + ``bb_regressor.*``) -> ResNet-18 + IoU-Net."""
     net = _strip_prefix_if_all(net, "module.")
@@ -93,6 +110,13 @@ def _looks_like_efficientnet(state: Mapping[str, Any]) -> bool:
     return "_conv_stem.weight" in state and "_bn0.weight" in state
 
 
+# Backbone-only state dicts: (recogniser, backbone name, info kind, what the warning calls it).
+_BACKBONE_STATE_DICTS = (
+    (_looks_like_torchvision_resnet, "resnet18", "torchvision-state-dict", "a ResNet-18"),
+    (_looks_like_efficientnet, "efficientnet_lite0", "efficientnet-state-dict", "an EfficientNet-Lite0"),
+)
+
+
 def _tensor_state(obj: Any) -> bool:
     return isinstance(obj, Mapping) and bool(obj) and all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
@@ -102,19 +126,7 @@ def _tensor_state(obj: Any) -> bool:
 def model_from_torch_object(obj: Any, source: Path) -> AtomModel:
     """Dispatch on the content of an unpickled ``torch.save`` object."""
     if isinstance(obj, Mapping) and "net" in obj and isinstance(obj["net"], Mapping):
-        model = _atom_state_to_model(obj["net"], source, "pytracking-checkpoint")
-        meta: dict[str, Any] = {}
-        constructor = obj.get("constructor")
-        if isinstance(constructor, StubObject):
-            meta["constructor"] = {k: plain(constructor.get(k)) for k in ("fun_name", "fun_module", "args", "kwds")}
-            fun_name = constructor.get("fun_name")
-            if isinstance(fun_name, str) and fun_name not in ("atom_resnet18",):
-                model.info["warning"] = f"the checkpoint was built by {fun_name}, not atom_resnet18"
-        for key in ("epoch", "net_type", "actor_type", "net_info"):
-            if key in obj:
-                meta[key] = plain(obj[key])
-        model.info["pytracking"] = meta
-        return model
+        return _pytracking_checkpoint_to_model(obj, source)
     if isinstance(obj, Mapping):
         # Common wrappers around a state dict: {"state_dict": ...} / {"model": ...}.
         for key in ("state_dict", "model"):
@@ -126,22 +138,14 @@ def model_from_torch_object(obj: Any, source: Path) -> AtomModel:
     state = _strip_prefix_if_all(obj, "module.")
     if any(isinstance(k, str) and k.startswith("feature_extractor.") for k in state):
         return _atom_state_to_model(state, source, "atom-state-dict")
-    if _tensor_state(state) and _looks_like_torchvision_resnet(state):
-        backbone = build_backbone_from_state("resnet18", state, source)
-        return AtomModel(backbone, None, {
-            "source": str(source), "kind": "torchvision-state-dict", "backbone": "resnet18",
-            "preset": "multiscale", "model_card": {},
-            "warning": "the file holds only a ResNet-18 backbone, no trained IoU-Net: the tracker runs as the "
-                       "multiscale preset",
-        })
-    if _tensor_state(state) and _looks_like_efficientnet(state):
-        backbone = build_backbone_from_state("efficientnet_lite0", state, source)
-        return AtomModel(backbone, None, {
-            "source": str(source), "kind": "efficientnet-state-dict", "backbone": "efficientnet_lite0",
-            "preset": "multiscale", "model_card": {},
-            "warning": "the file holds only an EfficientNet-Lite0 backbone, no trained IoU-Net: the tracker runs as "
-                       "the multiscale preset",
-        })
+    for looks_like, backbone_name, kind, title in _BACKBONE_STATE_DICTS:
+        if _tensor_state(state) and looks_like(state):
+            return AtomModel(build_backbone_from_state(backbone_name, state, source), None, {
+                "source": str(source), "kind": kind, "backbone": backbone_name, "preset": "multiscale",
+                "model_card": {},
+                "warning": f"the file holds only {title} backbone, no trained IoU-Net: the tracker runs as the "
+                           "multiscale preset",
+            })
     keys = [str(k) for k in list(state)[:4]]
     raise ModelFileError(
         f"{source}: a PyTorch file, but not a model this program knows (neither an ATOM checkpoint nor a ResNet-18 "
