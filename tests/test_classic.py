@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 from tracker_core.boxes import Box, from_one_based, iou
-from tracker_core.classic import ClassicTracker, available_kinds
+from tracker_core.classic import KINDS, ClassicTracker, available_kinds
 from tracker_core.result import Status, TrackResult
-from tracker_core.trackers import CLASSIC_NAMES
 from tracker_core.video import open_video
 
 SIDE = 32
@@ -56,15 +55,15 @@ def square_run(kind: str) -> list[TrackResult]:
 
 
 def test_available_kinds_and_names():
-    assert set(available_kinds()) == set(CLASSIC_NAMES)  # the contrib build is a dependency
-    for kind in CLASSIC_NAMES:
+    assert set(available_kinds()) == set(KINDS)  # the contrib build is a dependency
+    for kind in KINDS:
         assert ClassicTracker(kind).name == kind
     assert ClassicTracker("CSRT").name == "csrt"
     with pytest.raises(ValueError, match="unknown classic tracker"):
         ClassicTracker("boosting")
 
 
-@pytest.mark.parametrize("kind", CLASSIC_NAMES)
+@pytest.mark.parametrize("kind", KINDS)
 def test_follows_a_moving_square(kind):
     results = square_run(kind)
     ious = [iou(r.box, square_frame(i)[1]) for i, r in enumerate(results, start=1)]
@@ -98,7 +97,7 @@ def test_float_box_survives_the_integer_edge():
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("kind", CLASSIC_NAMES)
+@pytest.mark.parametrize("kind", KINDS)
 def test_tiny_box_works_without_hanging(kind):
     # MIL hangs inside OpenCV on a 4x4 box and CSRT fails on 1x1: tiny boxes go through a larger rectangle.
     t = ClassicTracker(kind)
@@ -171,7 +170,7 @@ def _otb_boxes(path) -> list[Box]:
     return [from_one_based([float(v) for v in re.split(r"[,\s]+", r.strip())]) for r in rows]
 
 
-@pytest.mark.parametrize("kind", CLASSIC_NAMES)
+@pytest.mark.parametrize("kind", KINDS)
 def test_real_sequence(shared_data, kind):
     """A few dozen frames of OTB Woman (a walking person, easy at its start) with each tracker."""
     seq = shared_data / "OTB" / "Woman"

@@ -35,13 +35,13 @@ import numpy as np
 from .boxes import Box
 from .errors import AtomError
 from .result import Status, TrackResult
-from .trackers import CLASSIC_NAMES
 
-__all__ = ["MIN_SIDE", "ClassicTracker", "ClassicTrackerUnavailable", "available_kinds"]
+__all__ = ["KINDS", "MIN_SIDE", "ClassicTracker", "ClassicTrackerUnavailable", "available_kinds"]
 
 MIN_SIDE = 10  # smallest side, in pixels, of the rectangle handed to OpenCV (see the module docstring)
 _SEED = 0
 _CLASS_NAMES = {"csrt": "TrackerCSRT", "kcf": "TrackerKCF", "mil": "TrackerMIL"}
+KINDS = tuple(_CLASS_NAMES)  # the names of the classic trackers (tracker_core.trackers.CLASSIC_NAMES)
 
 
 class ClassicTrackerUnavailable(AtomError):
@@ -91,8 +91,8 @@ def _seed_generators() -> None:
 
 
 def available_kinds() -> tuple[str, ...]:
-    """The kinds the installed OpenCV provides, in the order of ``CLASSIC_NAMES``."""
-    return tuple(k for k in CLASSIC_NAMES if _find_factory(k) is not None)
+    """The kinds the installed OpenCV provides, in the order of ``KINDS``."""
+    return tuple(k for k in KINDS if _find_factory(k) is not None)
 
 
 def _to_bgr(frame: np.ndarray) -> np.ndarray:
@@ -140,8 +140,8 @@ class ClassicTracker:
 
     def __init__(self, kind: str = "csrt") -> None:
         kind = str(kind).lower().strip()
-        if kind not in CLASSIC_NAMES:
-            raise ValueError(f"unknown classic tracker {kind!r}; choose one of {', '.join(CLASSIC_NAMES)}")
+        if kind not in KINDS:
+            raise ValueError(f"unknown classic tracker {kind!r}; choose one of {', '.join(KINDS)}")
         found = _find_factory(kind)
         if found is None:
             raise ClassicTrackerUnavailable(

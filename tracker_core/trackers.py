@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from . import classic
 from .boxes import Box
 from .errors import CommandError
 from .result import TrackResult
@@ -29,7 +30,7 @@ ATOM_NAMES = {"atom": ("default", None), "atom-multiscale": ("multiscale", None)
 #: The ATOM trackers that differ in what they compute (the other two differ only in the correction policy, which
 #: the app offers as a setting of its own).
 ATOM_PRESET_NAMES = tuple(name for name, (_, policy) in ATOM_NAMES.items() if policy is None)
-CLASSIC_NAMES = ("csrt", "kcf", "mil")
+CLASSIC_NAMES = classic.KINDS  # OpenCV's trackers that classic.py wraps
 TRACKER_NAMES = tuple(ATOM_NAMES) + CLASSIC_NAMES
 
 #: What ``update_with_box`` does after a correction when a tracker does not say (start over on the corrected box).
@@ -102,9 +103,7 @@ def make_tracker(name: str, model_path: str | Path | None = None, preset: str | 
                  device: str = "auto", seed: int | None = None, correction_policy: str | None = None) -> Tracker:
     """A fresh tracker. ``preset`` overrides the one implied by an ``atom*`` name."""
     if name in CLASSIC_NAMES:
-        from .classic import ClassicTracker
-
-        return ClassicTracker(name)
+        return classic.ClassicTracker(name)
     check_tracker_names([name])
     from .config import preset as make_preset
     from .tracker import AtomTracker
