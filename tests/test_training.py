@@ -490,7 +490,7 @@ def test_epoch_hook_records_join_the_history_and_choose_the_best_epoch(tmp_path)
 
 
 def test_boxes_at_iou_hit_the_target():
-    from tracker_core.boxes import iou_torch
+    from tracker_core.box_tensors import iou_torch
     from tracker_core.training.trainer import boxes_at_iou, seeded_generator
 
     truth = torch.tensor([[10.0, 20.0, 30.0, 40.0], [0.0, 0.0, 5.0, 100.0], [3.0, 4.0, 300.0, 2.0]]).repeat(20, 1)
