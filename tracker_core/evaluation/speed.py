@@ -60,13 +60,10 @@ def _segments(task: SpeedTask):
 
 
 def _cuda_sync_fn():
-    try:
-        import torch
+    import torch
 
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            return torch.cuda.synchronize
-    except ImportError:
-        pass
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return torch.cuda.synchronize
     return lambda: None
 
 
@@ -105,10 +102,8 @@ def backbone_fps(tracker, crop: int | None = None, min_seconds: float = 1.0, max
         return None if value is None else float(value)
     model = getattr(tracker, "model", None)
     backbone = getattr(model, "backbone", None)
-    try:
-        import torch
-    except ImportError:
-        return None
+    import torch
+
     if not isinstance(backbone, torch.nn.Module):
         return None
     if crop is None:
@@ -195,10 +190,7 @@ def run_speed_task(task: SpeedTask) -> dict:
     }
 
 
-def _torch_threads() -> int | None:
-    try:
-        import torch
+def _torch_threads() -> int:
+    import torch
 
-        return int(torch.get_num_threads())
-    except ImportError:
-        return None
+    return int(torch.get_num_threads())

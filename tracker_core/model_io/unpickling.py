@@ -157,14 +157,12 @@ def _stub_newobj(cls, *args):
 
 def _numpy_globals() -> dict[str, Any]:
     """numpy scalar and array reconstruction (pure data; training statistics sometimes hold numpy floats)."""
+    import numpy as np
+
     try:
-        import numpy as np
-        try:
-            from numpy._core import multiarray
-        except ImportError:  # numpy < 2
-            from numpy.core import multiarray
-    except ImportError:  # pragma: no cover - numpy is a dependency
-        return {}
+        from numpy._core import multiarray
+    except ImportError:  # numpy < 2
+        from numpy.core import multiarray
     out = {"numpy.dtype": np.dtype, "numpy.ndarray": np.ndarray}
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
         out[f"{mod}.scalar"] = multiarray.scalar
