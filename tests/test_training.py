@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from tracker_core.boxes import iou_matrix
+from tracker_core.config import SampleConfig
 from tracker_core.errors import CommandError
 from tracker_core.iounet import AtomIoUNet
 from tracker_core.training.distributed import DistContext, init_distributed, shard_indices
@@ -210,7 +211,7 @@ def test_feature_pool_resumes_and_grows_without_redrawing(tmp_path):
     from tracker_core.training.feature_pool import GroupDataset, build_pool
 
     sampler = GroupSampler([SyntheticSource(natural_like_images(3))])
-    processor = PairProcessor(ProcessingConfig(output_size=64))
+    processor = PairProcessor(ProcessingConfig(sample=SampleConfig(image_sample_size=64)))
     backbone = _TinyBackbone().eval()
 
     def dataset(n):
@@ -402,7 +403,7 @@ def test_default_context_is_single_process():
 # ---- the command ------------------------------------------------------------------------------------------
 
 def test_widths_argument():
-    from tracker_core.commands.train import LITE0_WIDTHS, parse_widths
+    from tracker_core.training.settings import LITE0_WIDTHS, parse_widths
 
     assert parse_widths(None, "efficientnet_lite0") == LITE0_WIDTHS
     w = parse_widths(["test=32,48", "pred_inter_dim=64,64"], "efficientnet_lite0")

@@ -13,9 +13,17 @@ from dataclasses import dataclass, field
 
 @dataclass
 class SampleConfig:
+    """The crops: the tracker's search region and the training crops of the IoU-Net (``atom train``), one
+    definition.  A model file written by ``atom train`` stores the :data:`CROP_GEOMETRY` it was trained with, and
+    the tracker takes it from there (files without it: these defaults)."""
+
     search_area_scale: float = 5.0  # search region side = sqrt(w*h) * scale
     image_sample_size: int = 288  # crop side in pixels (18 cells at stride 16)
     feature_stride: int = 16  # stride of the classifier features
+
+
+# The SampleConfig fields a trained IoU-Net depends on (the backbone fixes the stride).
+CROP_GEOMETRY = ("search_area_scale", "image_sample_size")
 
 
 @dataclass

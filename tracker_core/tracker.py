@@ -13,6 +13,7 @@ inconsistency, see ``sample_patch`` in pytracking's ``features/preprocessing.py`
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import time
@@ -25,7 +26,7 @@ from .augmentation import augment, dropout_copies
 from .backbones.inference import InferenceBackbone
 from .boxes import Box
 from .classifier import OnlineClassifier, normalize_features
-from .config import TrackerConfig, preset
+from .config import CROP_GEOMETRY, TrackerConfig, preset
 from .crops import CropTransform, image_to_tensor, sample_patch, search_side
 from .fourier import fourier_upsample
 from .model_io import AtomModel
@@ -40,6 +41,20 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def with_model_geometry(config: TrackerConfig, model: AtomModel) -> TrackerConfig:
+    """``config`` with the crop geometry the model's IoU-Net was trained with (``model.info["sample"]``, stored by
+    ``atom train``), so the tracker crops as training did; a model without one leaves ``config`` as it is.  The
+    caller's ``config`` is never modified."""
+    geometry = (model.info or {}).get("sample")
+    if not geometry:
+        return config
+    sample = dataclasses.replace(config.sample, **{k: geometry[k] for k in CROP_GEOMETRY})
+    if sample == config.sample:
+        return config
+    log.info("crop geometry of the model file: %s", geometry)
+    return config.replace(sample=sample)
 
 
 class _StageTimer:
@@ -84,6 +99,7 @@ class AtomTracker:
             fallback.localization.scale_factors = ablation.localization.scale_factors
             fallback.name = f"{self.config.name}->multiscale"
             self.config = fallback
+        self.config = with_model_geometry(self.config, model)
         self.device = resolve_device(device or self.config.device)
         self.model = model.to(self.device)
         self.backbone = InferenceBackbone(self.model.backbone.eval(), enabled=self.config.trace_backbone)

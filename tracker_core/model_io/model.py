@@ -15,7 +15,9 @@ class AtomModel:
     ``info`` keys: ``source`` (path or ``None``), ``kind`` (``"atom-model"``, ``"pytracking-checkpoint"``,
     ``"atom-state-dict"``, ``"torchvision-state-dict"``, ``"efficientnet-state-dict"``, ``"builtin"``),
     ``backbone`` (name), ``preset`` (the preset the file recommends), ``model_card`` (dict, possibly empty),
-    and optionally ``warning`` (a sentence for the person) and ``pytracking`` (the checkpoint's metadata).
+    optionally ``sample`` (the crop geometry the IoU-Net was trained with: the ``config.CROP_GEOMETRY`` fields of
+    ``SampleConfig``, which the tracker then uses), ``warning`` (a sentence for the person) and ``pytracking``
+    (the checkpoint's metadata).
     """
 
     backbone: nn.Module

@@ -1,13 +1,15 @@
 """Our own format: ``NAME.safetensors`` (weights; keys ``backbone.*`` and ``iounet.*``) next to ``NAME.json``
 (format name and version, backbone name, IoU-Net constructor dims, recommended preset, model card, checksum of the
-weights).  Either file of the pair may be given.  The same description is embedded in the safetensors metadata, so
-a lone ``.safetensors`` still loads.  safetensors is a pure data format: nothing in it can run."""
+weights; from ``atom train``, the crop geometry ``sample``).  Either file of the pair may be given.  The same
+description is embedded in the safetensors metadata, so a lone ``.safetensors`` still loads.  safetensors is a pure
+data format: nothing in it can run."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -17,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config import CROP_GEOMETRY
 from ..errors import ModelFileError
 from .files import detect_kind, short_message
 from .foreign import model_from_torch_object, plain
@@ -57,7 +60,7 @@ def _describe(model: AtomModel, backbone_weights: str) -> dict[str, Any]:
     backbone_name = getattr(model.backbone, "name", None) or info.get("backbone")
     preset = info.get("preset") or ("default" if model.iounet is not None else "multiscale")
     card = info.get("model_card") or {}
-    return {
+    description = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "backbone": backbone_name,
@@ -66,6 +69,9 @@ def _describe(model: AtomModel, backbone_weights: str) -> dict[str, Any]:
         "preset": preset,
         "model_card": plain(dict(card)),
     }
+    if info.get("sample") is not None:
+        description["sample"] = plain(dict(info["sample"]))
+    return description
 
 
 def _backbone_is_packaged(backbone: nn.Module) -> bool:
@@ -171,6 +177,19 @@ def _check_description(desc: dict, source: Path) -> None:
         raise ModelFileError(f"{source}: no packaged weights exist for backbone {desc['backbone']!r}")
     if desc.get("iounet") is not None:
         check_iounet_config(desc["iounet"], source)
+    if desc.get("sample") is not None:
+        _check_sample(desc["sample"], source)
+
+
+def _check_sample(sample, source: Path) -> None:
+    """The crop geometry: both CROP_GEOMETRY fields, a positive scale and a positive whole crop side."""
+    if not isinstance(sample, dict) or set(sample) != set(CROP_GEOMETRY):
+        raise ModelFileError(f"{source}: sample must hold {' and '.join(CROP_GEOMETRY)}, got {sample!r}")
+    scale, size = sample["search_area_scale"], sample["image_sample_size"]
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < math.inf:
+        raise ModelFileError(f"{source}: sample.search_area_scale must be a positive number, got {scale!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ModelFileError(f"{source}: sample.image_sample_size must be a positive integer, got {size!r}")
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -209,6 +228,8 @@ def load_own_format(given: Path, kind: str) -> AtomModel:
         "preset": desc.get("preset") or ("default" if iounet is not None else "multiscale"),
         "model_card": desc.get("model_card") if isinstance(desc.get("model_card"), dict) else {},
     }
+    if desc.get("sample") is not None:
+        info["sample"] = dict(desc["sample"])  # the tracker crops with it (tracker.with_model_geometry)
     if iounet is None:
         info["warning"] = "the model has no trained IoU-Net: the tracker runs as the multiscale preset"
     return AtomModel(backbone, iounet, info)

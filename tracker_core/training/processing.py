@@ -1,7 +1,9 @@
 """From frame groups to network inputs: crops, augmentation, proposals and targets (reference section 5.3).
 
 * Reference crop: a square of side ``sqrt(w * h) * 5`` centred on the target, resampled to 288 x 288 with the
-  tracker's own exact crop (:func:`tracker_core.crops.sample_patch`), so training sees what tracking sees.
+  tracker's own exact crop (:func:`tracker_core.crops.sample_patch`), so training sees what tracking sees.  The
+  geometry (5x, 288 px) is the tracker's own :class:`tracker_core.config.SampleConfig`, and ``atom train`` stores
+  it in the model file, so the tracker crops the way the IoU-Net was trained.
 * Test crop: the same around a jittered box: ``size' = wh * exp(N(0, 1) * 0.5)`` per dimension and
   ``centre' = centre + sqrt(w' h') * 4.5 * U(-0.5, 0.5)`` per axis.
 * Augmentation: horizontal flip and greyscale (p = 0.05), each decided once for the whole group (a target does
@@ -15,17 +17,21 @@
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
 
 from ..box_tensors import iou_torch
-from ..crops import CropTransform, image_to_tensor, sample_patch
+from ..config import SampleConfig
+from ..crops import CropTransform, image_to_tensor, sample_patch, search_side
 from .synthetic import FrameGroup
 
 __all__ = [
+    "MIN_IOU",
+    "NUM_PROPOSALS",
     "ProcessedGroup",
     "ProcessingConfig",
     "PairProcessor",
@@ -35,22 +41,33 @@ __all__ = [
     "jitter_box",
 ]
 
+# The reference's proposals: 16 per test crop, sigma factors, and the least IoU with the target.
+NUM_PROPOSALS = 16
 SIGMA_FACTORS = (0.01, 0.05, 0.1, 0.2, 0.3)
+MIN_IOU = 0.1
 
 
 @dataclass(frozen=True)
 class ProcessingConfig:
-    output_size: int = 288
-    search_area_factor: float = 5.0
+    # The crop geometry: the tracker's (search_area_scale, image_sample_size), one definition for both.
+    sample: SampleConfig = field(default_factory=SampleConfig)
     center_jitter: float = 4.5
     scale_jitter: float = 0.5
     flip_prob: float = 0.5
     grey_prob: float = 0.05
     brightness_jitter: float = 0.2  # brightness x U(1 - b, 1 + b), per image
     colour_jitter: float = 0.05  # per-channel gain x U(1 - c, 1 + c), per image
-    num_proposals: int = 16
+    num_proposals: int = NUM_PROPOSALS
     sigma_factors: tuple[float, ...] = SIGMA_FACTORS
-    min_iou: float = 0.1
+    min_iou: float = MIN_IOU
+
+    def manifest(self) -> dict:
+        """The settings as a feature pool's ``pool.json`` records them: the geometry under its names of pool
+        format 1 (``output_size``, ``search_area_factor``) and in that order, so that pools built before the
+        geometry became the tracker's :class:`SampleConfig` are recognised as the same."""
+        plain = {"output_size": self.sample.image_sample_size, "search_area_factor": self.sample.search_area_scale}
+        plain.update((f.name, getattr(self, f.name)) for f in fields(self) if f.name != "sample")
+        return json.loads(json.dumps(plain))
 
 
 @dataclass
@@ -87,8 +104,8 @@ def crop_box(image: torch.Tensor, box: np.ndarray, crop_on: np.ndarray, cfg: Pro
         (patch (3, S, S) float32, box in the crop (4,) float32, transform).
     """
     cx, cy = crop_on[0] + crop_on[2] / 2, crop_on[1] + crop_on[3] / 2
-    side = math.sqrt(max(crop_on[2], 1e-3) * max(crop_on[3], 1e-3)) * cfg.search_area_factor
-    patch, tf = sample_patch(image, float(cx), float(cy), side, cfg.output_size)
+    side = search_side(crop_on[2], crop_on[3], cfg.sample.search_area_scale)
+    patch, tf = sample_patch(image, float(cx), float(cy), side, cfg.sample.image_sample_size)
     return patch[0], torch.tensor(tf.box_to_crop(box).as_tuple(), dtype=torch.float32), tf
 
 
@@ -128,7 +145,7 @@ class PairProcessor:
         boxes = torch.stack([ref_box] + test_boxes)
         if flip:
             patches = [p.flip(-1) for p in patches]
-            boxes[:, 0] = c.output_size - boxes[:, 0] - boxes[:, 2]
+            boxes[:, 0] = c.sample.image_sample_size - boxes[:, 0] - boxes[:, 2]
         patches = [self._colour(p, rng, grey) for p in patches]
         return ProcessedGroup(patches[0], boxes[0], torch.stack(patches[1:]), boxes[1:])
 
@@ -141,8 +158,8 @@ def _xywh(boxes: torch.Tensor) -> torch.Tensor:
     return torch.cat([boxes[..., :2] - boxes[..., 2:] / 2, boxes[..., 2:]], -1)
 
 
-def draw_proposals(boxes: torch.Tensor, num_proposals: int = 16, sigma_factors=SIGMA_FACTORS, min_iou: float = 0.1,
-                   generator: torch.Generator | None = None, max_tries: int = 100
+def draw_proposals(boxes: torch.Tensor, num_proposals: int = NUM_PROPOSALS, sigma_factors=SIGMA_FACTORS,
+                   min_iou: float = MIN_IOU, generator: torch.Generator | None = None, max_tries: int = 100
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """Gaussian proposals around each box with IoU > ``min_iou`` (the reference's ``perturb_box``, vectorised).
 

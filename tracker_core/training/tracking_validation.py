@@ -17,6 +17,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from ..config import SampleConfig
+
 __all__ = ["TrackingValidation"]
 
 
@@ -28,16 +30,20 @@ class TrackingValidation:
         backbone: the frozen backbone the IoU-Net is trained for (shared, never modified).
         preset: the tracker configuration (a ``config.preset`` name, overrides allowed), "default" = full ATOM.
         threads: torch threads while tracking (None leaves the setting alone).
+        sample: the crop geometry the IoU-Net is trained with (default: the tracker's default); the tracker uses
+            it, as it does with the exported model file.
     """
 
     def __init__(self, sequences: list, backbone: torch.nn.Module, preset: str = "default",
-                 threads: int | None = None, log: Callable[[str], None] | None = None):
+                 threads: int | None = None, log: Callable[[str], None] | None = None,
+                 sample: SampleConfig | None = None):
         if not sequences:
             raise ValueError("tracking validation needs at least one sequence")
         self.sequences = sequences
         self.backbone = backbone
         self.preset = preset
         self.threads = threads
+        self.sample = sample or SampleConfig()
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
 
     def track_all(self, iounet: torch.nn.Module) -> dict[str, np.ndarray]:
@@ -46,9 +52,10 @@ class TrackingValidation:
         from ..datasets import read_frame
         from ..model_io import AtomModel
         from ..tracker import AtomTracker
+        from .export import model_info
 
         net = copy.deepcopy(iounet).cpu().eval()
-        model = AtomModel(self.backbone, net, {"preset": "default", "backbone": getattr(self.backbone, "name", "")})
+        model = AtomModel(self.backbone, net, model_info(self.backbone, {}, self.sample))
         cfg = preset(self.preset)
         cfg.device = "cpu"
         out = {}

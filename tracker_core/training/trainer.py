@@ -31,35 +31,36 @@ from ..config import RefinementConfig
 from ..refinement import jittered_boxes, optimize_boxes, select_box
 from .distributed import DistContext, all_reduce_mean, shard_indices, wrap_model
 from .feature_pool import FeaturePool, GroupDataset, collate_groups, extract_features
-from .processing import SIGMA_FACTORS, draw_proposals, iou_targets
+from .processing import MIN_IOU, SIGMA_FACTORS, draw_proposals, iou_targets
+from .settings import CHECKPOINT_NAME, TrainSettings
 
 __all__ = ["OnlineData", "PoolData", "TrainConfig", "Trainer", "evaluate", "seeded_generator"]
 
-CHECKPOINT_NAME = "checkpoint.pt"
-
-
 @dataclass
 class TrainConfig:
-    epochs: int = 50
-    batch_size: int = 64  # pairs per step and process
-    lr: float = 1e-3
-    lr_step: int = 15
-    lr_gamma: float = 0.2
-    seed: int = 1
-    num_proposals: int = 16
+    """What the training loop needs of a run's settings (:func:`.run.train_config` makes it from a run's
+    :class:`TrainSettings`, whose defaults these are)."""
+
+    epochs: int = TrainSettings.epochs
+    batch_size: int = TrainSettings.batch  # pairs per step and process
+    lr: float = TrainSettings.lr
+    lr_step: int = TrainSettings.lr_step
+    lr_gamma: float = TrainSettings.lr_gamma
+    seed: int = TrainSettings.seed
+    num_proposals: int = TrainSettings.proposals
     sigma_factors: tuple[float, ...] = SIGMA_FACTORS
-    min_iou: float = 0.1
-    weight_decay: float = 0.0  # decoupled (AdamW); 0 is exactly the reference's Adam
+    min_iou: float = MIN_IOU
+    weight_decay: float = TrainSettings.weight_decay  # decoupled (AdamW); 0 is exactly the reference's Adam
     # Probability of zeroing each backbone channel of each training crop (survivors scaled by 1 / (1 - p)); 0 is
     # the reference.  With a frozen backbone and cached features the net sees the same feature maps every epoch;
     # dropping channels keeps it from memorising them.
-    feature_dropout: float = 0.0
+    feature_dropout: float = TrainSettings.feature_dropout
     # What makes an epoch the best: "val_loss" (lowest), "val_pearson" (highest agreement of predicted and true
     # IoU, insensitive to a constant calibration offset), "val_refined_iou" (highest IoU after the tracker's
     # box refinement on validation pairs), or "val_auc" (highest AUC of full ATOM tracking held-out sequences
     # with the epoch's net: what the net is for; needs an epoch hook that reports it); without validation, the
     # lowest training loss.
-    best_by: str = "val_loss"
+    best_by: str = TrainSettings.best_by
 
 
 HIGHER_IS_BETTER = ("val_pearson", "val_refined_iou", "val_auc")
