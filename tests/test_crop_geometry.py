@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.test_training import _one_thread  # noqa: F401  (one torch thread for this module too)
 from tracker_core import tracker as tracker_module
 from tracker_core.backbones import build_backbone
 from tracker_core.config import SampleConfig, preset
@@ -21,14 +22,6 @@ from tracker_core.tracker import AtomTracker
 
 TINY = dict(pred_input_dim=(8, 8), pred_inter_dim=(8, 8), ref_dim=(8, 8), test_dim=(8, 8))
 OTHER = {"search_area_scale": 4.0, "image_sample_size": 160}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
