@@ -530,3 +530,26 @@ def test_atom_train_tracking_validation_exports_every_epoch(tmp_path):
     assert "--val-tracking" in card["reproduce"] and "--best-by val_auc" in card["reproduce"]
     for epoch in (1, 2):
         assert load_model(out / "epochs" / f"epoch_{epoch:03d}.json").iounet is not None
+
+
+def test_the_same_command_trains_the_same_weights(tmp_path):
+    # The IoU-Net's starting weights come from --seed: two processes' worth of global random state in between
+    # (pool building draws from it) must not change the result.
+    from tracker_core.cli import main
+    from tracker_core.model_io import load_model
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i, img in enumerate(natural_like_images(2)):
+        cv2.imwrite(str(images / f"{i}.png"), img)
+    nets = []
+    for run, noise in (("a", 1), ("b", 2)):
+        torch.manual_seed(noise)  # what earlier work left in the global generator
+        torch.rand(noise * 7)
+        out = tmp_path / run
+        assert main(["train", "--data", f"synthetic:{images}", "--pool-pairs", "2", "--tests-per-ref", "2",
+                     "--epochs", "1", "--batch", "2", "--val-pairs", "0", "--iounet-widths", "pred_input=8,8",
+                     "pred_inter=8,8", "ref=8,8", "test=8,8", "--out", str(out), "--no-progress",
+                     "--device", "cpu"]) == 0
+        nets.append(load_model(out / "model.json").iounet.state_dict())
+    assert state_equal(nets[0], nets[1])

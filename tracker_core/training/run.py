@@ -266,8 +266,12 @@ def train(s: TrainSettings, *, resume: bool = False, progress: bool = True, repr
     data, pairs_text = _training_data(s, sampler, processor, backbone, manifest, out, ctx, progress)
     log(f"data: {pairs_text}, {data.steps_per_epoch(ctx.world_size)} steps per epoch")
 
-    # Pool where the backbone's cells really are (see AtomIoUNet's box_offset).
-    iounet = AtomIoUNet(input_dim=backbone.out_channels, box_offset=backbone.pooling_offset, **widths)
+    # Pool where the backbone's cells really are (see AtomIoUNet's box_offset).  The starting weights come from the
+    # run's seed (not from torch's global generator, which pool building and DataLoaders have also drawn from), so
+    # the reproduce line reproduces the run.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(s.seed)
+        iounet = AtomIoUNet(input_dim=backbone.out_channels, box_offset=backbone.pooling_offset, **widths)
     if s.init and not (resume and (out / CHECKPOINT_NAME).is_file()):
         _init_from(iounet, s.init)
         log(f"IoU-Net initialised from {s.init}")
