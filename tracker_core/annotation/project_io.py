@@ -25,9 +25,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from ..atomic_files import atomic_write_text
 from ..boxes import Box
 from ..errors import FormatError
-from .atomic_write import atomic_write_text
 from .document import Document, TrackedObject
 from .frame_state import FrameState, Source
 from .video_ref import VideoRef

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..atomic_files import atomic_path
 from ..errors import AtomError
 from .frame_state import FrameState, Source
 
@@ -94,32 +95,29 @@ def export_review_video(document, video_source, out_path: str | os.PathLike, obj
     import imageio_ffmpeg
 
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     last = video_source.num_frames - 1 if last is None else last
     fps = fps or getattr(video_source, "fps", None) or 25.0
     w, h = video_source.width, video_source.height
     # libx264 with yuv420p needs even sizes: pad by one pixel where needed.
     pw, ph = w + (w % 2), h + (h % 2)
-    tmp = out_path.with_name(f".{out_path.stem}.tmp{out_path.suffix or '.mp4'}")
-    writer = imageio_ffmpeg.write_frames(str(tmp), (pw, ph), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
-                                         macro_block_size=1, quality=7, ffmpeg_log_level="error")
-    writer.send(None)
     try:
-        for i in range(first, last + 1):
-            img = draw_frame(video_source.read(i), document, i, obj_ids)
-            if (pw, ph) != (w, h):
-                img = np.pad(img, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
-            writer.send(np.ascontiguousarray(img))
-            if progress is not None:
-                progress(1)
-        writer.close()
+        with atomic_path(out_path) as tmp:
+            writer = imageio_ffmpeg.write_frames(str(tmp), (pw, ph), fps=fps, codec="libx264",
+                                                 pix_fmt_out="yuv420p", macro_block_size=1, quality=7,
+                                                 ffmpeg_log_level="error")
+            writer.send(None)
+            try:
+                for i in range(first, last + 1):
+                    img = draw_frame(video_source.read(i), document, i, obj_ids)
+                    if (pw, ph) != (w, h):
+                        img = np.pad(img, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+                    writer.send(np.ascontiguousarray(img))
+                    if progress is not None:
+                        progress(1)
+            finally:
+                writer.close()
+    except AtomError:
+        raise
     except Exception as exc:
-        try:
-            writer.close()
-        finally:
-            tmp.unlink(missing_ok=True)
-        if isinstance(exc, AtomError):
-            raise
         raise AtomError(f"cannot write the review video {out_path}: {exc}") from exc
-    os.replace(tmp, out_path)
     return out_path

@@ -13,23 +13,16 @@ resumed run would mistake for a finished one.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic_files import atomic_files
 from ..datasets import read_number_rows
 
 
 def results_path(results_dir: str | Path, tracker: str, seq: str) -> Path:
     return Path(results_dir) / tracker / f"{seq}.txt"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def to_file_boxes(boxes: np.ndarray, one_based: bool) -> np.ndarray:
@@ -48,9 +41,10 @@ def write_results(path: str | Path, boxes: np.ndarray, times: list[float] | None
     """Write ``SEQ.txt`` (and ``SEQ_time.txt`` when ``times`` is given)."""
     path = Path(path)
     rows = to_file_boxes(boxes, one_based)
-    _atomic_write(path, "".join("\t".join(str(int(v)) for v in r) + "\n" for r in rows))
-    if times is not None:
-        _atomic_write(path.with_name(f"{path.stem}_time.txt"), "".join(f"{t:.6f}\n" for t in times))
+    with atomic_files(make_folders=True) as files:  # a results file never appears without its time file
+        files.write_text(path, "".join("\t".join(str(int(v)) for v in r) + "\n" for r in rows))
+        if times is not None:
+            files.write_text(path.with_name(f"{path.stem}_time.txt"), "".join(f"{t:.6f}\n" for t in times))
 
 
 def read_results(path: str | Path, one_based: bool) -> np.ndarray:

@@ -6,12 +6,9 @@ data format: nothing in it can run."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..atomic_files import atomic_files
 from ..config import CROP_GEOMETRY
 from ..errors import ModelFileError
 from .files import detect_kind, short_message
@@ -86,25 +84,6 @@ def _backbone_is_packaged(backbone: nn.Module) -> bool:
     return all(torch.equal(stock[k].cpu(), mine[k].detach().cpu()) for k in stock if not is_nbt(k))
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see a half-written file."""
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes the file private; a model file is shared like any other file (the user's umask).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def save_model(model: AtomModel, path: str | Path) -> Path:
     """Write ``NAME.safetensors`` and ``NAME.json`` (``path`` names either, or the stem); returns the JSON path.
 
@@ -138,9 +117,10 @@ def save_model(model: AtomModel, path: str | Path) -> Path:
             tensors[prefix + k] = v
     metadata = {"format": FORMAT_NAME, "atom_model": json.dumps(description, sort_keys=True)}
     blob = st_save(tensors, metadata=metadata)
-    _atomic_write(st_path, blob)
     full = dict(description, weights=st_path.name, weights_sha256=hashlib.sha256(blob).hexdigest())
-    _atomic_write(json_path, (json.dumps(full, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+    with atomic_files() as files:  # both or neither; the weights are renamed first
+        files.write_bytes(st_path, blob)
+        files.write_bytes(json_path, (json.dumps(full, indent=2, sort_keys=False) + "\n").encode("utf-8"))
     return json_path
 
 

@@ -14,7 +14,6 @@ of its seed whatever the number of workers, processes or interruptions.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic_files import atomic_path
 from .processing import PairProcessor, ProcessedGroup
 from .sampler import GroupSampler
 
@@ -167,10 +167,8 @@ class FeaturePool:
 
     def save(self, path: str | Path) -> None:
         """Atomic ``torch.save`` of the tensors (read back with ``weights_only=True``)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.tensors(), tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(self.tensors(), tmp)
 
     @classmethod
     def load(cls, path: str | Path, mmap: bool = False) -> FeaturePool:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import random
 import sys
 import time
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..atomic_files import atomic_path, atomic_write_text
 from ..box_tensors import iou_torch
 from ..config import RefinementConfig
 from ..refinement import jittered_boxes, optimize_boxes, select_box
@@ -251,9 +251,8 @@ def _set_rng_states(states: dict) -> None:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name("." + path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 class Trainer:
@@ -414,9 +413,7 @@ class Trainer:
         writer.writeheader()
         for rec in self.history:
             writer.writerow(rec)
-        tmp = self.out_dir / ".log.csv.tmp"
-        tmp.write_text(buf.getvalue())
-        os.replace(tmp, self.out_dir / "log.csv")
+        atomic_write_text(self.out_dir / "log.csv", buf.getvalue())
         plot_losses(self.history, self.out_dir / "loss.png")
 
 
@@ -445,7 +442,6 @@ def plot_losses(history: list[dict], path: Path) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.96)
-    tmp = path.with_name("." + path.name + ".tmp.png")
-    fig.savefig(tmp)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    os.replace(tmp, path)
