@@ -15,8 +15,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from tracker_core.annotation import Document
-from tracker_core.atomic_files import atomic_write_text
 from tracker_core.annotation.project_io import autosave_path, project_text
+from tracker_core.atomic_files import atomic_write_text
 
 from .background import call_in_background
 

@@ -7,6 +7,7 @@ and is one undo step (undo takes the imported objects out again).
 
 from __future__ import annotations
 
+import inspect
 import threading
 from pathlib import Path
 
@@ -14,21 +15,13 @@ from PySide6.QtGui import QUndoCommand
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from tracker_core.annotation import Document, Source
+from tracker_core.annotation.formats import FORMATS as CORE_FORMATS
 from tracker_core.annotation.formats import IncompleteAnnotationError, get_format
 from tracker_core.errors import AtomError
 
-# (format name, menu text, whether its import reads a folder)
-FORMATS = (
-    ("lasot", "LaSOT", True),
-    ("got10k", "GOT-10k", True),
-    ("otb", "OTB", False),
-    ("trackingnet", "TrackingNet", False),
-    ("mot", "MOT (gt.txt)", False),
-    ("cvat", "CVAT for video 1.1", False),
-    ("vot", "VOT", False),
-    ("json", "ATOM project JSON", False),
-)
-FORMAT_TEXT = {name: text for name, text, _ in FORMATS}
+# (format name, menu text, whether its import reads a folder), from the core's one list of formats
+FORMATS = tuple((f.name, f.title, f.import_folder) for f in CORE_FORMATS.values())
+FORMAT_TEXT = {f.name: f.title for f in CORE_FORMATS.values()}
 
 
 def export_format(parent: QWidget, document: Document, fmt: str, start_dir: str,
@@ -75,15 +68,14 @@ class ImportCommand(QUndoCommand):
 
 def import_format(parent: QWidget, document: Document, fmt: str, start_dir: str) -> tuple[list[int], str] | None:
     """Ask for the file or folder, import it into ``document``; returns (new object ids, status line)."""
-    is_folder = dict((n, f) for n, _, f in FORMATS)[fmt]
-    if is_folder:
+    if CORE_FORMATS[fmt].import_folder:
         path = QFileDialog.getExistingDirectory(parent, f"Import a {FORMAT_TEXT[fmt]} sequence", start_dir)
     else:
         path, _ = QFileDialog.getOpenFileName(parent, f"Import {FORMAT_TEXT[fmt]}", start_dir)
     if not path:
         return None
     source = Source.MANUAL
-    if fmt in ("lasot", "got10k", "otb", "trackingnet", "vot"):
+    if CORE_FORMATS[fmt].dense:
         # Dense formats: every frame would become a keyframe. Tracker output is better imported as tracked,
         # so that it can be corrected and re-tracked like the app's own results (CVAT's issue 349).
         choice, ok = QInputDialog.getItem(parent, "Import as", "The imported boxes are:",
@@ -97,8 +89,9 @@ def import_format(parent: QWidget, document: Document, fmt: str, start_dir: str)
 
 def import_into(document: Document, fmt: str, path: str, source: Source = Source.MANUAL) -> tuple[list[int], str]:
     before = set(document.object_ids)
-    kwargs = {} if fmt in ("cvat", "json") else {"source": source}
-    get_format(fmt).import_(path, video=document.video, document=document, **kwargs)
+    module = get_format(fmt)
+    kwargs = {"source": source} if "source" in inspect.signature(module.import_).parameters else {}
+    module.import_(path, video=document.video, document=document, **kwargs)
     added = [i for i in document.object_ids if i not in before]
     return added, f"Imported {len(added)} object(s) from {Path(path).name} ({FORMAT_TEXT[fmt]})."
 

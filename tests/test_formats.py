@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import tempfile
@@ -517,3 +518,19 @@ def test_cli_export_of_incomplete_annotations_suggests_missing_absent(tmp_path, 
     assert main(["export", str(tmp_path / "p.json"), "--format", "got10k", "--out", str(tmp_path / "o"),
                  "--missing", "absent"]) == 0
     assert (tmp_path / "o" / "kite-1" / "absence.label").read_text() == "0\n1\n1\n1\n1\n"
+
+
+def test_one_list_of_format_names_serves_the_commands_and_the_app():
+    from atom_gui.import_export import FORMATS as GUI_FORMATS
+    from tracker_core.commands import export as export_command
+    from tracker_core.commands import import_ as import_command
+
+    assert export_command.FORMAT_CHOICES == (*FORMATS, "review")
+    assert [name for name, _, _ in GUI_FORMATS] == list(FORMATS)
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    import_command.add_parser(sub)
+    choices = next(a for a in sub.choices["import"]._actions if a.dest == "format").choices
+    assert tuple(choices) == tuple(FORMATS)  # "review" is an export only
+    for name in FORMATS:
+        assert get_format(name).NAME == name

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracker_core.annotation import Document, Flag, Source, VideoRef, project_io
 from tracker_core import atomic_files as atomic_write_module
+from tracker_core.annotation import Document, Flag, Source, VideoRef, project_io
 from tracker_core.annotation.project_io import (
     autosave_path,
     find_recovery,

@@ -15,9 +15,11 @@ import argparse
 import inspect
 from pathlib import Path
 
+from ..annotation.formats import FORMATS
 from ..errors import AtomError, CommandError
 
-FORMAT_CHOICES = ("lasot", "got10k", "otb", "trackingnet", "vot", "mot", "cvat", "json", "review")
+# every annotation format, plus the review video (export only)
+FORMAT_CHOICES = (*FORMATS, "review")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -15,8 +15,8 @@ import argparse
 import inspect
 from pathlib import Path
 
+from ..annotation.formats import FORMATS
 from ..errors import AtomError, CommandError
-from .export import FORMAT_CHOICES
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -24,7 +24,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                              "CVAT or project JSON annotations",
                               description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("file", metavar="FILE", help="the annotation file or sequence folder")
-    p.add_argument("--format", required=True, choices=FORMAT_CHOICES, help="input format")
+    p.add_argument("--format", required=True, choices=tuple(FORMATS), help="input format")
     p.add_argument("--video", metavar="V", help="the video file or frame folder the annotations belong to")
     p.add_argument("--out", required=True, metavar="PROJECT", help="the project file to write (.json)")
     p.add_argument("--source", choices=("manual", "tracked"), default="manual",
