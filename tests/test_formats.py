@@ -71,8 +71,8 @@ def _mot(s: FrameState) -> FrameState:
 
 
 def _cvat(s: FrameState) -> FrameState:
-    box = None if s.out_of_view else s.box
-    return FrameState(box, None if box is None else s.source, occluded=s.occluded, out_of_view=s.out_of_view)
+    # the box of an out-of-view frame comes back too (our atom_source attribute marks it as ours)
+    return FrameState(s.box, s.source, occluded=s.occluded, out_of_view=s.out_of_view)
 
 
 EXPECTED = {

@@ -60,7 +60,7 @@ def test_round_trip_is_exact(tmp_path):
     assert loaded.metadata == doc.metadata
     assert loaded.revision == 0
     data = json.loads(path.read_text())
-    assert data["format"] == "atom-annotator-project" and data["version"] == 1
+    assert data["format"] == "atom-annotator-project" and data["version"] == 2
     assert data["video"]["path"] == "../videos/clip.mp4"
     assert data["objects"][0]["frames"][0] == {"frame": 0, "box": [10.25, 20.5, 30.125, 40.0], "source": "manual"}
 
@@ -126,20 +126,54 @@ def test_syntax_errors_name_the_line(tmp_path):
 
 
 def test_migrations_run_in_order(monkeypatch):
-    """A future version 2 only adds a migration; a version-1 file then loads through it."""
+    """A future version 3 only adds a migration; a version-2 file then loads through it."""
     data = project_io.document_to_dict(sample_document())
 
-    def v1_to_v2(d):
+    def v2_to_v3(d):
         d = dict(d)
         d["objects"] = [dict(o, label=o["label"].upper()) for o in d["objects"]]
         return d
 
-    monkeypatch.setattr(project_io, "CURRENT_VERSION", 2)
-    monkeypatch.setattr(project_io, "MIGRATIONS", {1: v1_to_v2})
+    monkeypatch.setattr(project_io, "CURRENT_VERSION", 3)
+    monkeypatch.setattr(project_io, "MIGRATIONS", {**project_io.MIGRATIONS, 2: v2_to_v3})
     doc = project_io.document_from_dict(data)
     assert [o.label for o in doc.objects()] == ["CAR", "PERSON"]
     monkeypatch.setattr(project_io, "MIGRATIONS", {})
-    with pytest.raises(FormatError, match="no migration from version 1"):
+    with pytest.raises(FormatError, match="no migration from version 2"):
+        project_io.document_from_dict(data)
+
+
+def test_stale_boxes_need_version_2_and_version_1_files_still_load(tmp_path):
+    doc = sample_document()
+    doc.apply_tracked(1, [(21, Box(1, 2, 3, 4)), (22, Box(2, 2, 3, 4))], start=20)
+    tracked = 22
+    doc.mark_stale(1, 20, 24)  # only the tracked frames among them become stale
+    assert doc.stale_frames(1) == [21, 22]
+    path = save_project(doc, tmp_path / "p.json")
+    assert load_project(path).state(1, tracked).stale
+    data = json.loads(path.read_text())
+    assert data["version"] == 2 and any(e.get("stale") for e in data["objects"][0]["frames"])
+    doc.keep_stale(1)
+    old = project_io.document_to_dict(doc)
+    old["version"] = 1  # a file written before stale boxes existed
+    assert project_io.document_from_dict(old).objects()[0].states == doc.objects()[0].states
+    bad = project_io.document_to_dict(sample_document())
+    manual = next(e for e in bad["objects"][0]["frames"] if e.get("source") == "manual")
+    manual["stale"] = True
+    with pytest.raises(FormatError, match="only a tracked box can be stale"):
+        project_io.document_from_dict(bad)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["video"].update(num_frames=10**12), "more than a video has"),
+    (lambda d: d["video"].update(num_frames=0) or d["objects"][0]["frames"][0].update(frame=10**12),
+     "past the video's last frame"),
+    (lambda d: d["objects"][0]["frames"][0].update(box=[1e300, 2, 1.7e308, 4]), "larger than any image"),
+])
+def test_absurd_sizes_are_refused_with_one_line(tmp_path, mutate, message):
+    data = project_io.document_to_dict(sample_document())
+    mutate(data)
+    with pytest.raises(FormatError, match=message):
         project_io.document_from_dict(data)
 
 

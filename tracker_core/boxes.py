@@ -17,6 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# No image is wider or taller than this (2**24, where float32 still counts single pixels): coordinates beyond it are
+# damage (1e300 would reach exports as "inf", which no reader takes back).
+MAX_COORDINATE = float(2**24)
+
 
 @dataclass(frozen=True)
 class Box:
@@ -59,7 +63,8 @@ class Box:
         return np.array(self.as_tuple(), dtype=np.float64)
 
     def is_valid(self) -> bool:
-        return all(math.isfinite(v) for v in self.as_tuple()) and self.w > 0 and self.h > 0
+        """Finite, a positive width and height, and within +-MAX_COORDINATE pixels (see :func:`box_problem`)."""
+        return box_problem(self) is None
 
     def clipped(self, width: int, height: int) -> Box:
         """The part of the box inside a ``width x height`` image (may be empty: w or h == 0)."""
@@ -126,6 +131,18 @@ def to_one_based(box: Sequence[float], integer: bool = True) -> tuple:
     return (x + 1.0, y + 1.0, w, h)
 
 
+def box_problem(box: Box) -> str | None:
+    """Why ``box`` is not a usable box (a sentence for a message), or None when it is one."""
+    values = box.as_tuple()
+    if not all(math.isfinite(v) for v in values):
+        return "the box needs finite numbers"
+    if box.w <= 0 or box.h <= 0:
+        return "the box needs a positive width and height"
+    if max(abs(box.x), abs(box.y), box.x + box.w, box.y + box.h, -box.x - box.w, -box.y - box.h) > MAX_COORDINATE:
+        return f"the box reaches beyond {MAX_COORDINATE:.0f} pixels, larger than any image"
+    return None
+
+
 def polygon_to_box(poly: Sequence[float]) -> Box:
     """Axis-aligned bounding box of a VOT polygon (x1, y1, ..., x4, y4), already in 0-based pixels."""
     xs = [float(v) for v in poly[0::2]]
@@ -143,6 +160,7 @@ def parse_box_arg(text: str) -> Box:
     except ValueError:
         raise ValueError(f"expected x,y,w,h as numbers, got {text!r}") from None
     box = Box.from_seq(values)
-    if not box.is_valid():
-        raise ValueError(f"the box {text!r} must have a positive width and height")
+    problem = box_problem(box)
+    if problem is not None:
+        raise ValueError(f"{text!r}: {problem}")
     return box

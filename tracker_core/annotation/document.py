@@ -7,7 +7,9 @@ replaced, so that an undo command is ``document.restore(snapshot)`` (which retur
 Rules the document enforces, because the workflow depends on them:
 - manual boxes (keyframes) are never overwritten by tracker results or interpolation;
 - deleting a box sets ``out_of_view``; it never deletes the track;
-- tracker results never cross a flagged frame (the tracker does not track through occlusion/out-of-view).
+- tracker results never cross a flagged frame (the tracker does not track through occlusion/out-of-view);
+- a stale box (an earlier run's, left behind by a correction) stays stale until a person keeps it or a run
+  replaces it; exports leave it out.
 """
 
 from __future__ import annotations
@@ -317,6 +319,23 @@ class Document:
             if old.flag(flag) != bool(value):
                 changes[frame] = old.with_flag(flag, value)
         return self._write(obj_id, changes)
+
+    def mark_stale(self, obj_id: int, first: int, last: int | None = None) -> Snapshot:
+        """Mark the tracked boxes over ``first..last`` stale (other frames are left as they are)."""
+        first, last = self._range(first, last)
+        changes = {frame: replace(state, stale=True) for frame, state in self.states(obj_id, first, last)
+                   if state.source is Source.TRACKED and not state.stale}
+        return self._write(obj_id, changes)
+
+    def keep_stale(self, obj_id: int, first: int | None = None, last: int | None = None) -> Snapshot:
+        """A person keeps the stale boxes over ``first..last`` (default: all of the object's): tracked again."""
+        changes = {frame: replace(state, stale=False) for frame, state in self.states(obj_id, first, last)
+                   if state.stale}
+        return self._write(obj_id, changes)
+
+    def stale_frames(self, obj_id: int, first: int | None = None, last: int | None = None) -> list[int]:
+        """The frames over ``first..last`` (default: all) that hold a stale box, sorted."""
+        return [frame for frame, state in self.states(obj_id, first, last) if state.stale]
 
     def delete_box(self, obj_id: int, first: int, last: int | None = None) -> Snapshot:
         """What "delete" means for a box: the object is out of view over ``first..last``. The track stays."""

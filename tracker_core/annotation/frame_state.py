@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from ..boxes import Box
+from ..boxes import Box, box_problem
 
 
 class Source(str, Enum):
@@ -35,6 +35,8 @@ class FrameState:
     occluded / out_of_view: visibility flags; they are authoritative over the box (a flagged frame may keep a
         stale box so that clearing the flag gives it back).
     status: the tracker's verdict string (``tracker_core.result.Status`` values), or None.
+    stale: a tracked box that an earlier run made and a later correction left behind (see
+        ``tracker_core.runs.writing``): shown as such and left out of exports until a person keeps it.
     """
 
     box: Box | None = None
@@ -44,6 +46,7 @@ class FrameState:
     occluded: bool = False
     out_of_view: bool = False
     status: str | None = None
+    stale: bool = False
 
     def __post_init__(self) -> None:
         # Keep the invariant "source iff box" so that keyframe and span queries never meet a half state.
@@ -51,6 +54,13 @@ class FrameState:
             raise ValueError("a frame state has a source exactly when it has a box")
         if self.source is not None and not isinstance(self.source, Source):
             object.__setattr__(self, "source", Source(self.source))
+        if self.stale and self.source is not Source.TRACKED:
+            raise ValueError("only a tracked box can be stale")
+
+    @property
+    def exported_box(self) -> Box | None:
+        """The box that exports write: none for a stale box (a person has not kept it)."""
+        return None if self.stale else self.box
 
     @property
     def is_empty(self) -> bool:
@@ -74,15 +84,16 @@ class FrameState:
         return replace(self, out_of_view=bool(value))
 
     def without_box(self) -> FrameState:
-        return replace(self, box=None, source=None, score=None, iou=None)
+        return replace(self, box=None, source=None, score=None, iou=None, stale=False)
 
 
 def as_box(value: Box | Sequence[float]) -> Box:
-    """A Box from a Box or any 4-sequence; raises ValueError unless finite with positive width and height."""
+    """A Box from a Box or any 4-sequence; raises ValueError unless it is a usable box (``boxes.box_problem``)."""
     # Always rebuild: a Box may hold numpy scalars (np.int64 is not JSON-serialisable), Box.from_seq makes floats.
     box = Box.from_seq(tuple(value))
-    if not box.is_valid():
-        raise ValueError(f"a box needs finite values and a positive width and height, got {box.as_tuple()}")
+    problem = box_problem(box)
+    if problem is not None:
+        raise ValueError(f"{problem}, got {box.as_tuple()}")
     return box
 
 

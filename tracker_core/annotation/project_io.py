@@ -1,6 +1,6 @@
 """The project file: versioned JSON, written atomically, validated and migrated on load; autosave and recovery.
 
-Layout (version 1)::
+Layout (version 2)::
 
     {"format": "atom-annotator-project", "version": 1,
      "video": {"path": "clips/a.mp4", "absolute_path": "/data/clips/a.mp4",
@@ -9,8 +9,12 @@ Layout (version 1)::
                   "frames": [{"frame": 0, "box": [x, y, w, h], "source": "manual"},
                              {"frame": 1, "box": [...], "source": "tracked", "score": 0.9, "iou": 0.8,
                               "status": "normal"},
+                             {"frame": 5, "box": [...], "source": "tracked", "stale": true},
                              {"frame": 9, "out_of_view": true}]}],
      "metadata": {}}
+
+Version 2 added ``stale`` (a tracked box left behind by a correction, kept out of exports): an older version
+must refuse such a file rather than read its stale boxes as good ones. Version 1 files read unchanged.
 
 Boxes use the project's convention (float xywh, 0-based). Frame entries omit default fields (no box, flags
 false, scores null). The video path is stored relative to the project file when possible, plus the absolute
@@ -23,21 +27,29 @@ import json
 import math
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from ..atomic_files import atomic_write_text
-from ..boxes import Box
+from ..boxes import Box, box_problem
 from ..errors import FormatError
 from .document import Document, TrackedObject
 from .frame_state import FrameState, Source
 from .video_ref import VideoRef
 
 FORMAT_NAME = "atom-annotator-project"
-CURRENT_VERSION = 1
+CURRENT_VERSION = 2
+# More frames than any video has: a bound that keeps a damaged count (1e12) from making exports run away.
+MAX_FRAMES = 10_000_000
 
-# version N -> function turning a version-N dict into a version-(N+1) dict. A version 2 adds
-# ``MIGRATIONS[1] = _v1_to_v2`` and bumps CURRENT_VERSION; loading then walks the chain.
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+
+def _v1_to_v2(data: dict) -> dict:
+    """Version 2 only adds the optional ``stale`` field of frame entries."""
+    return data
+
+
+# version N -> function turning a version-N dict into a version-(N+1) dict; loading walks the chain.
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
 
 
 # ---- document <-> dict --------------------------------------------------------------------------------
@@ -57,6 +69,8 @@ def _frame_entry(frame: int, state: FrameState) -> dict:
         entry["out_of_view"] = True
     if state.status is not None:
         entry["status"] = state.status
+    if state.stale:
+        entry["stale"] = True
     return entry
 
 
@@ -146,6 +160,8 @@ class _Checker:
 def _read_video(c: _Checker, data, project_dir: Path | None) -> VideoRef:
     data = c.mapping(data, "video")
     num_frames = c.integer(data.get("num_frames", 0), "video.num_frames")
+    if num_frames > MAX_FRAMES:
+        raise c.fail("video.num_frames", f"{num_frames} frames is more than a video has (at most {MAX_FRAMES:,})")
     fps = c.number(data.get("fps"), "video.fps")
     width = None if data.get("width") is None else c.integer(data["width"], "video.width", 1)
     height = None if data.get("height") is None else c.integer(data["height"], "video.height", 1)
@@ -165,8 +181,8 @@ def _read_video(c: _Checker, data, project_dir: Path | None) -> VideoRef:
 def _read_state(c: _Checker, entry, where: str, num_frames: int) -> tuple[int, FrameState]:
     entry = c.mapping(entry, where)
     frame = c.integer(entry.get("frame"), f"{where}.frame")
-    if num_frames and frame >= num_frames:
-        raise c.fail(f"{where}.frame", f"frame {frame} is past the video's last frame {num_frames - 1}")
+    if frame >= (num_frames or MAX_FRAMES):
+        raise c.fail(f"{where}.frame", f"frame {frame} is past the video's last frame {(num_frames or MAX_FRAMES) - 1}")
     box = source = None
     if entry.get("box") is not None:
         values = c.array(entry["box"], f"{where}.box")
@@ -174,7 +190,7 @@ def _read_state(c: _Checker, entry, where: str, num_frames: int) -> tuple[int, F
             raise c.fail(f"{where}.box", f"expected 4 numbers [x, y, w, h], got {len(values)} values")
         box = Box(*(c.number(v, f"{where}.box", optional=False) for v in values))
         if not box.is_valid():
-            raise c.fail(f"{where}.box", "the box needs a positive width and height")
+            raise c.fail(f"{where}.box", box_problem(box))
         try:
             source = Source(c.string(entry.get("source"), f"{where}.source"))
         except ValueError:
@@ -189,7 +205,10 @@ def _read_state(c: _Checker, entry, where: str, num_frames: int) -> tuple[int, F
         c.flag(entry.get("out_of_view", False), f"{where}.out_of_view"),
         c.string(entry.get("status"), f"{where}.status", optional=True),
     )
-    return frame, state
+    stale = c.flag(entry.get("stale", False), f"{where}.stale")
+    if stale and source is not Source.TRACKED:
+        raise c.fail(f"{where}.stale", "only a tracked box can be stale")
+    return frame, replace(state, stale=stale)
 
 
 def _read_object(c: _Checker, data, where: str, num_frames: int) -> TrackedObject:

@@ -1,7 +1,8 @@
 """A review video: every frame with each object's box drawn in the colour of its state, written as H.264.
 
 Colours follow the app: manual keyframes green, tracked boxes blue (orange when uncertain or hard negative,
-red when not found or the confidence is low), interpolated boxes purple; occluded boxes are dashed, and
+red when not found or the confidence is low), interpolated boxes purple; occluded boxes are dashed, stale boxes
+(an earlier run's, left behind by a correction) grey and dashed, and
 out-of-view frames show the label crossed out in the corner.  OpenCV cannot write H.264, so frames go to
 imageio-ffmpeg's bundled ffmpeg (libx264, yuv420p: plays everywhere).
 """
@@ -25,12 +26,15 @@ COLOURS = {
     "uncertain": (255, 165, 0),
     "lost": (230, 40, 40),
     "interpolated": (170, 90, 220),
+    "stale": (150, 150, 150),
 }
 
 
 def state_colour(state: FrameState, min_score: float = 0.25, min_iou: float = 0.5) -> tuple[int, int, int]:
     if state.source is Source.MANUAL:
         return COLOURS["manual"]
+    if state.stale:
+        return COLOURS["stale"]
     if state.source is Source.INTERPOLATED:
         return COLOURS["interpolated"]
     if state.status == "not_found" or (state.score is not None and state.score < min_score):
@@ -75,12 +79,14 @@ def draw_frame(frame: np.ndarray, document, frame_index: int, obj_ids=None) -> n
         x, y, w, h = state.box
         p1 = (int(round(x)), int(round(y)))  # OpenCV's integer pixel corners, at the edge
         p2 = (int(round(x + w)) - 1, int(round(y + h)) - 1)
-        if state.occluded:
+        if state.occluded or state.stale:
             _dashed_rect(img, p1, p2, colour, thick)
         else:
             cv2.rectangle(img, p1, p2, colour, thick)
         text = label
-        if state.source is Source.TRACKED and state.iou is not None:
+        if state.stale:
+            text += " stale"
+        elif state.source is Source.TRACKED and state.iou is not None:
             text += f" {state.iou:.2f}"
         cv2.putText(img, text, (p1[0], max(p1[1] - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * scale, colour, thick,
                     cv2.LINE_AA)

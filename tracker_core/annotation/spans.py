@@ -22,6 +22,7 @@ class SpanKind(str, Enum):
     TRACKED = "tracked"
     INTERPOLATED = "interpolated"
     LOW_CONFIDENCE = "low_confidence"  # tracked frames below the thresholds
+    STALE = "stale"  # tracked by an earlier run and left behind by a correction (FrameState.stale)
     OCCLUDED = "occluded"
     OUT_OF_VIEW = "out_of_view"
 
@@ -59,7 +60,8 @@ def is_low_confidence(
 def frame_kind(state: FrameState, min_score: float = DEFAULT_MIN_SCORE, min_iou: float = DEFAULT_MIN_IOU):
     """The timeline kind of one frame, or None for a state with neither box nor flag.
 
-    Precedence: out of view, occluded (flags are authoritative), manual, low confidence, tracked, interpolated.
+    Precedence: out of view, occluded (flags are authoritative), manual, stale, low confidence, tracked,
+    interpolated.
     """
     if state.out_of_view:
         return SpanKind.OUT_OF_VIEW
@@ -69,6 +71,8 @@ def frame_kind(state: FrameState, min_score: float = DEFAULT_MIN_SCORE, min_iou:
         return None
     if state.source is Source.MANUAL:
         return SpanKind.MANUAL
+    if state.stale:
+        return SpanKind.STALE
     if is_low_confidence(state, min_score, min_iou):
         return SpanKind.LOW_CONFIDENCE
     return SpanKind.TRACKED if state.source is Source.TRACKED else SpanKind.INTERPOLATED

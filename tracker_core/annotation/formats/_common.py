@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...boxes import Box
+from ...boxes import Box, box_problem
 from ...errors import AtomError, FormatError
 from ..document import Document, TrackedObject
 from ..frame_state import FrameState, Source
@@ -103,12 +103,22 @@ def parse_box_line(line: str, name: str | Path, lineno: int) -> tuple[float, flo
     return tuple(parse_number(f, name, lineno, "a number (x,y,w,h)", allow_nan=True) for f in fields)
 
 
-def valid_box(values: tuple[float, float, float, float], one_based: bool) -> Box | None:
-    """The box in our convention, or None for absent-frame markers (NaN, zero or negative width/height)."""
+def valid_box(values: tuple[float, float, float, float], one_based: bool, name: str | Path, line: int
+              ) -> Box | None:
+    """The box in our convention, or None for absent-frame markers (NaN, zero or negative width/height).
+    A box beyond any image (``boxes.MAX_COORDINATE``) is damage: a FormatError naming the file and line."""
     x, y, w, h = values
     if not all(math.isfinite(v) for v in values) or w <= 0 or h <= 0:
         return None
-    return Box(x - 1.0, y - 1.0, w, h) if one_based else Box(x, y, w, h)
+    return checked_box(Box(x - 1.0, y - 1.0, w, h) if one_based else Box(x, y, w, h), name, line)
+
+
+def checked_box(box: Box, name: str | Path, line: int | None) -> Box:
+    """``box`` if usable, else a FormatError naming the file and line (``boxes.box_problem``)."""
+    problem = box_problem(box)
+    if problem is not None:
+        raise fail(name, line, problem)
+    return box
 
 
 # Without a video to bound them, frame numbers above this are taken as damage, not as a 4-day video.
@@ -226,23 +236,31 @@ def describe_frames(frames: list[int], limit: int = 8) -> str:
 
 def dense_rows(document: Document, obj_id: int, length: int, missing: str = "error") -> list[DenseRow]:
     """One row per frame ``0..length-1``. A frame with neither box nor flag is "missing": an
-    IncompleteAnnotationError (``missing="error"``) or written as out of view (``missing="absent"``)."""
+    IncompleteAnnotationError (``missing="error"``) or written as out of view (``missing="absent"``). A stale
+    box (``FrameState.stale``) is no box here: its frame is missing unless flagged."""
     if missing not in ("error", "absent"):
         raise ValueError(f"missing must be 'error' or 'absent', got {missing!r}")
     states = document.object(obj_id).states
-    rows, absent = [], []
+    rows, absent, stale = [], [], []
     for frame in range(length):
         state = states.get(frame)
-        if state is None or (state.box is None and not state.flagged):
+        box = None if state is None else state.exported_box
+        if state is None or (box is None and not state.flagged):
             absent.append(frame)
+            if state is not None and state.stale:
+                stale.append(frame)
             rows.append(DenseRow(None, False, True))
         else:
-            rows.append(DenseRow(state.box, state.occluded, state.out_of_view))
+            rows.append(DenseRow(box, state.occluded, state.out_of_view))
     if absent and missing == "error":
         obj = document.object(obj_id)
+        why = ""
+        if stale:
+            why = (f"; {len(stale)} of them ({describe_frames(stale)}) hold stale boxes, tracked before a "
+                   f"correction: re-track them or keep them (the app's Keep stale boxes, atom export --keep-stale)")
         raise IncompleteAnnotationError(
             f"object {obj_id} ({obj.label}) has neither a box nor a flag in {len(absent)} of {length} frames "
-            f"({describe_frames(absent)}); annotate them, or export them as absent (missing='absent')")
+            f"({describe_frames(absent)}){why}; annotate them, or export them as absent (missing='absent')")
     return rows
 
 
@@ -284,7 +302,7 @@ def parse_box_file(path: Path, limit: int, first_frame: int, one_based: bool) ->
     for i, (lineno, line) in enumerate(numbered_lines(read_text(path), path)):
         frame = first_frame + i
         check_frame(frame, limit, path, lineno)
-        out.append((frame, valid_box(parse_box_line(line, path, lineno), one_based)))
+        out.append((frame, valid_box(parse_box_line(line, path, lineno), one_based, path, lineno)))
     return out
 
 

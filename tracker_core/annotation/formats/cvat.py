@@ -28,6 +28,7 @@ from ._common import (
     ParsedObject,
     apply_parsed,
     check_frame,
+    checked_box,
     decode_text,
     fail,
     parse_int,
@@ -41,6 +42,7 @@ NAME = "cvat"
 SOURCE_ATTRIBUTE = "atom_source"
 NO_BOX = "none"  # atom_source of a flag-only frame: CVAT needs coordinates, we had none
 TRACK_END = "end"  # atom_source of the final outside keyframe that only marks where the track stops
+SOURCES = {s.value for s in Source}
 SHAPE_TAGS = {"box", "polygon", "polyline", "points", "ellipse", "cuboid", "mask", "skeleton", "tag"}
 
 
@@ -71,29 +73,32 @@ def _box_xml(frame: int, box: Box, keyframe: bool, outside: bool, occluded: bool
 
 def _track_xml(document: Document, obj_id: int, track_id: int, source_attribute: bool) -> str:
     obj = document.object(obj_id)
-    states = list(document.states(obj_id))
-    boxes = [(f, s.box) for f, s in states if s.box is not None]
+    # A stale box is left out (no box there); a frame with neither a box nor a flag writes nothing.
+    states = [(f, s, s.exported_box) for f, s in document.states(obj_id)]
+    states = [(f, s, box) for f, s, box in states if box is not None or s.flagged]
+    boxes = [(f, box) for f, _, box in states if box is not None]
     out = [f'  <track id="{track_id}" label="{escape_attribute(obj.label)}" source="manual">\n']
     last_box, written_last, last_frame = None, None, None
-    for frame, state in states:
-        if state.box is None and not state.flagged:
-            continue  # a status without box or flag: nothing CVAT can hold
-        box = state.box or last_box or next((b for f, b in boxes if f > frame), None) or Box(0, 0, 0, 0)
-        if state.out_of_view:
-            tag = state.source.value if state.box is not None else NO_BOX
-            out.append(_box_xml(frame, box, True, True, state.occluded, tag if source_attribute else None))
-        else:
-            tag = state.source.value if state.box is not None else NO_BOX
-            keyframe = state.source is not Source.INTERPOLATED
-            out.append(_box_xml(frame, box, keyframe, False, state.occluded, tag if source_attribute else None))
-        if state.box is not None:
-            last_box = state.box
+
+    def end_marker(frame: int) -> str:
+        """CVAT carries a shape on to the next keyframe: an outside keyframe stops it where ours stops."""
+        return _box_xml(frame, last_box or Box(0, 0, 0, 0), True, True, False, TRACK_END if source_attribute else None)
+
+    for frame, state, box in states:
+        if written_last is not None and not written_last.out_of_view and frame > last_frame + 1:
+            out.append(end_marker(last_frame + 1))  # a gap (no state, or a stale box) inside the track
+        shown = box or last_box or next((b for f, b in boxes if f > frame), None) or Box(0, 0, 0, 0)
+        tag = state.source.value if box is not None else NO_BOX
+        keyframe = state.out_of_view or state.source is not Source.INTERPOLATED
+        out.append(_box_xml(frame, shown, keyframe, state.out_of_view, state.occluded,
+                            tag if source_attribute else None))
+        if box is not None:
+            last_box = box
         written_last, last_frame = state, frame
     if written_last is not None and not written_last.out_of_view:
         end = last_frame + 1
         if document.num_frames and end < document.num_frames:  # unknown length: the track ends the video
-            out.append(_box_xml(end, last_box or Box(0, 0, 0, 0), True, True, False,
-                                TRACK_END if source_attribute else None))
+            out.append(end_marker(end))
     out.append("  </track>\n")
     return "".join(out)
 
@@ -183,7 +188,10 @@ def _parse_track(track: Element, name: Path, limit: int, source: Source) -> Pars
         tag = next((a.text.strip() for a in box.findall("attribute") if a.attrib.get("name") == SOURCE_ATTRIBUTE),
                    None)
         if outside:
-            if tag != TRACK_END:
+            if tag in SOURCES and x2 > x1 and y2 > y1:  # our own export: the box kept under the flag
+                box_ = checked_box(Box(x1, y1, x2 - x1, y2 - y1), name, box.line)
+                obj.states[frame] = FrameState(box_, Source(tag), occluded=occluded, out_of_view=True)
+            elif tag != TRACK_END:
                 obj.states[frame] = FrameState(occluded=occluded, out_of_view=True)
             continue
         if tag == NO_BOX:
@@ -193,11 +201,12 @@ def _parse_track(track: Element, name: Path, limit: int, source: Source) -> Pars
             raise fail(name, box.line, f"the box needs xbr > xtl and ybr > ytl, got ({x1:g},{y1:g})-({x2:g},{y2:g})")
         if not keyframe:
             this_source = Source.INTERPOLATED
-        elif tag in {s.value for s in Source}:
+        elif tag in SOURCES:
             this_source = Source(tag)
         else:
             this_source = Source(source)
-        obj.states[frame] = FrameState(Box(x1, y1, x2 - x1, y2 - y1), this_source, occluded=occluded)
+        box_ = checked_box(Box(x1, y1, x2 - x1, y2 - y1), name, box.line)
+        obj.states[frame] = FrameState(box_, this_source, occluded=occluded)
     return obj
 
 

@@ -154,7 +154,7 @@ def parse(path: str | Path, *, limit: int = 0, source: Source = Source.MANUAL, f
     for i, (lineno, line) in enumerate(lines):
         frame = first_frame + i
         check_frame(frame, limit, gt_path, lineno)
-        box = valid_box(parse_box_line(line, gt_path, lineno), one_based=True)
+        box = valid_box(parse_box_line(line, gt_path, lineno), True, gt_path, lineno)
         # a frame without a box is absent, unless it is marked as covered (occluded): then it stays occluded
         out_of_view = absence[i] == 1 or (box is None and cover[i] != 0)
         occluded = cover[i] == 0 and not out_of_view

@@ -116,7 +116,7 @@ def parse(path: str | Path, *, limit: int = 0, source: Source = Source.MANUAL, f
     for i, (lineno, line) in enumerate(lines):
         frame = first_frame + i
         check_frame(frame, limit, gt_path, lineno)
-        box = valid_box(parse_box_line(line, gt_path, lineno), one_based=True)
+        box = valid_box(parse_box_line(line, gt_path, lineno), True, gt_path, lineno)
         occluded, out_of_view = flags["occluded"][i], flags["out_of_view"][i]
         if box is None and not occluded:
             out_of_view = True  # an absent frame without a flag: absent all the same

@@ -24,6 +24,7 @@ from ._common import (
     ParsedObject,
     apply_parsed,
     check_frame,
+    checked_box,
     fail,
     format_number,
     numbered_lines,
@@ -56,9 +57,9 @@ def export(document: Document, obj_ids: Iterable[int] | None, out_dir: str | Pat
     for obj_id in ids:
         class_id = labels.index(" ".join(document.object(obj_id).label.split()) or "object") + 1
         for frame, state in document.states(obj_id):
-            if state.box is None or state.out_of_view:
+            if state.exported_box is None or state.out_of_view:
                 continue
-            x, y, w, h = state.box.as_tuple()
+            x, y, w, h = state.exported_box.as_tuple()
             numbers = ",".join(format_number(v) for v in (x + shift, y + shift, w, h))
             rows.append((frame, obj_id, f"{frame + 1},{obj_id},{numbers},1,{class_id},"
                                         f"{0 if state.occluded else 1}"))
@@ -158,7 +159,7 @@ def parse(path: str | Path, *, limit: int = 0, source: Source = Source.MANUAL, o
             obj = objects[obj_id] = ParsedObject(label, preferred_id=obj_id)
         if frame in obj.states:
             raise fail(gt, lineno, f"track {obj_id} has a second row for frame {frame + 1}")
-        box = Box(x - shift, y - shift, w, h)
+        box = checked_box(Box(x - shift, y - shift, w, h), gt, lineno)
         obj.states[frame] = FrameState(box, Source(source), occluded=visibility == 0)
     if gaps_out_of_view:
         for obj in objects.values():

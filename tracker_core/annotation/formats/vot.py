@@ -84,9 +84,9 @@ def parse(path: str | Path, *, limit: int = 0, source: Source = Source.MANUAL, f
                 box = None
             else:
                 poly = polygon_to_box(values)
-                box = valid_box(poly.as_tuple(), one_based=False)
+                box = valid_box(poly.as_tuple(), False, gt, lineno)
         else:
-            box = valid_box(tuple(values), one_based=False)
+            box = valid_box(tuple(values), False, gt, lineno)
         obj.states[frame] = (FrameState(box, Source(source)) if box is not None
                              else FrameState(out_of_view=True))
     return obj
