@@ -45,6 +45,7 @@ class TrackArrays:
         self.score = np.full(num_frames, np.nan)
         self.iou = np.full(num_frames, np.nan)
         self.flags = np.zeros(num_frames, np.uint8)
+        self.stale = np.zeros(num_frames, bool)
 
     def clear(self, first: int, last: int) -> None:
         sl = slice(first, last + 1)
@@ -54,6 +55,7 @@ class TrackArrays:
         self.score[sl] = np.nan
         self.iou[sl] = np.nan
         self.flags[sl] = 0
+        self.stale[sl] = False
 
     def put(self, frame: int, state: FrameState) -> None:
         if state.box is not None:
@@ -63,6 +65,7 @@ class TrackArrays:
         self.score[frame] = np.nan if state.score is None else state.score
         self.iou[frame] = np.nan if state.iou is None else state.iou
         self.flags[frame] = (FLAG_OCCLUDED if state.occluded else 0) | (FLAG_OUT_OF_VIEW if state.out_of_view else 0)
+        self.stale[frame] = state.stale
 
     def low_confidence(self, min_score: float = DEFAULT_MIN_SCORE, min_iou: float = DEFAULT_MIN_IOU) -> np.ndarray:
         """The document's rule (spans.is_low_confidence), vectorised: tracked frames the tracker doubts."""

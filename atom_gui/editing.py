@@ -79,6 +79,26 @@ class AnnotationEditor:
         self.undo_stack.push(SnapshotCommand(doc, f"Interpolate frames {before}–{after}", snapshot))
         return f"Interpolated {len(snapshot.frames(object_id))} frames between {before} and {after}."
 
+    def keep_stale(self, object_id: int, first: int, last: int) -> str:
+        """Keep stale boxes (tracked again, exported again): over first..last, or, for one frame, the whole stale
+        stretch around it."""
+        doc = self.document
+        if first == last:
+            stale = set(doc.stale_frames(object_id))
+            if first not in stale:
+                return f"Frame {first} has no stale box (stale boxes are brown on the timeline)."
+            while first - 1 in stale:
+                first -= 1
+            while last + 1 in stale:
+                last += 1
+        snapshot = doc.keep_stale(object_id, first, last)
+        if snapshot.is_empty():
+            return "No stale boxes here."
+        kept = len(snapshot.frames(object_id))
+        span = f"frame {first}" if first == last else f"frames {first}–{last}"
+        self.undo_stack.push(SnapshotCommand(doc, f"Keep the stale boxes of {span}", snapshot))
+        return f"Kept {kept} stale box{'es' if kept != 1 else ''} ({span}): tracked boxes again, exported again."
+
     def add_object(self, label: str = "") -> int:
         object_id = self.document.add_object(label or f"object {max(self.document.object_ids, default=0) + 1}")
         self.undo_stack.push(AddObjectCommand(self.document, object_id))

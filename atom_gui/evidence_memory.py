@@ -16,6 +16,7 @@ import numpy as np
 from tracker_core.result import TrackResult
 
 MAX_MAP_SIDE = 64
+_ANY = object()  # get() without a state: the newest result
 
 
 def compact(result: TrackResult) -> TrackResult:
@@ -29,25 +30,49 @@ def compact(result: TrackResult) -> TrackResult:
     return dataclasses.replace(result, score_map=scores, timings={})
 
 
+def matches(result: TrackResult, state) -> bool:
+    """Whether ``result`` is the evidence of the box in ``state`` (same box, and same score when it has one)."""
+    if state is None or state.box is None or result.box.as_tuple() != state.box.as_tuple():
+        return False
+    return state.score is None or float(result.max_score) == state.score
+
+
 class EvidenceMemory:
-    """(object, frame) -> the last TrackResult seen there, least recently stored dropped first."""
+    """(object, frame) -> the last results seen there (a few per frame: a fill's two passes, a re-track),
+    least recently stored frames dropped first.
+
+    :meth:`get` with the frame's document state returns the result of the box the document holds, so the panels
+    never show the evidence of a box that was thrown away (the other pass of a fill, a run undone since).
+    """
+
+    PER_FRAME = 4
 
     def __init__(self, capacity: int = 1000):
         self.capacity = capacity
-        self._results: OrderedDict[tuple[int, int], TrackResult] = OrderedDict()
+        self._results: OrderedDict[tuple[int, int], list[TrackResult]] = OrderedDict()
 
     def put(self, object_id: int, frame: int, result: TrackResult) -> None:
         key = (object_id, frame)
-        self._results[key] = compact(result)
+        kept = [r for r in self._results.get(key, []) if not matches_result(r, result)]
+        self._results[key] = (kept + [compact(result)])[-self.PER_FRAME:]
         self._results.move_to_end(key)
         while len(self._results) > self.capacity:
             self._results.popitem(last=False)
 
-    def get(self, object_id: int, frame: int) -> TrackResult | None:
-        return self._results.get((object_id, frame))
+    def get(self, object_id: int, frame: int, state=_ANY) -> TrackResult | None:
+        """The newest result of the frame; with ``state`` (a FrameState or None), the newest one that is the
+        evidence of its box (None when there is none, e.g. for a manual or interpolated box)."""
+        results = self._results.get((object_id, frame), [])
+        if state is _ANY:
+            return results[-1] if results else None
+        return next((r for r in reversed(results) if matches(r, state)), None)
 
     def clear(self) -> None:
         self._results.clear()
 
     def __len__(self) -> int:
         return len(self._results)
+
+
+def matches_result(a: TrackResult, b: TrackResult) -> bool:
+    return a.box.as_tuple() == b.box.as_tuple() and float(a.max_score) == float(b.max_score)

@@ -16,6 +16,8 @@ def state_color(state) -> str:
         return palette.MANUAL_COLOR
     if state.source is Source.INTERPOLATED:
         return palette.INTERPOLATED_COLOR
+    if state.stale:
+        return palette.STALE_COLOR
     try:
         return palette.STATUS_COLORS[Status(state.status)]
     except ValueError:
@@ -23,6 +25,8 @@ def state_color(state) -> str:
 
 
 def box_caption(label: str, state) -> str:
+    if state.stale:
+        return f"{label} · stale"
     if state.source is Source.TRACKED and state.score is not None:
         return f"{label} · {state.score:.2f}"
     return label
@@ -35,7 +39,9 @@ def frame_caption(frame: int, num_frames: int, label: str, state) -> str:
     parts = []
     if state.source is not None:
         parts.append(state.source.value if state.source is not Source.MANUAL else "keyframe")
-    if state.status and state.source is Source.TRACKED:
+    if state.stale:
+        parts.append("stale: an earlier run's box past a correction, left out of exports (Shift+K keeps it)")
+    elif state.status and state.source is Source.TRACKED:
         parts.append(state.status.replace("_", " "))
     if state.score is not None:
         parts.append(f"score {state.score:.2f}")

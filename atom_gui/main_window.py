@@ -63,7 +63,7 @@ from .settings import AppSettings, SettingsDialog
 from .shortcuts import ShortcutDialog, apply_keys, cheat_sheet_html, load_keys, make_actions, save_keys
 from .timeline import Timeline, strip_codes
 from .tracking_controller import RunOptions, TrackingController
-from .tracking_worker import END_OF_RANGE, FAILED, FLAGGED, KEYFRAME, LOW_CONFIDENCE, STOPPED
+from .tracking_worker import END_OF_RANGE, FAILED, FLAGGED, KEYFRAME, LOW_CONFIDENCE, STOPPED, UNREADABLE
 from .undo_commands import ObjectPropertiesCommand
 
 REFRESH_MS = 33
@@ -249,7 +249,7 @@ class MainWindow(QMainWindow):
                                          "stop")])
         annotate = bar.addMenu("&Annotate")
         annotate.addActions([a[n] for n in ("draw_box", "keyframe", "out_of_view", "occluded", "delete_box",
-                                            "interpolate")])
+                                            "interpolate", "keep_stale")])
         annotate.addSeparator()
         annotate.addActions([a["new_object"], a["next_object"], a["object_properties"], a["delete_object"]])
         view = bar.addMenu("&View")
@@ -297,7 +297,7 @@ class MainWindow(QMainWindow):
             "draw_box": self.start_drawing, "keyframe": self.make_keyframe,
             "out_of_view": lambda: self.toggle_flag(Flag.OUT_OF_VIEW),
             "occluded": lambda: self.toggle_flag(Flag.OCCLUDED),
-            "delete_box": self.delete_box, "interpolate": self.interpolate,
+            "delete_box": self.delete_box, "interpolate": self.interpolate, "keep_stale": self.keep_stale,
             "new_object": self.new_object, "next_object": self.next_object,
             "object_properties": self.edit_object, "delete_object": self.delete_object,
             "export_review": self.export_review_video,
@@ -654,6 +654,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(self.editor.interpolate_around(self.current_object, self.current_frame),
                                          5000)
 
+    def keep_stale(self) -> None:
+        if self.editor is not None:
+            self._stop_if_tracking_current()
+            self.statusBar().showMessage(self.editor.keep_stale(self.current_object, *self._range()), 5000)
+
     def undo(self) -> None:
         self._stop_if_tracking_current(any_object=True)
         if self.controller is None or not self.controller.is_running:
@@ -777,6 +782,7 @@ class MainWindow(QMainWindow):
             KEYFRAME: f"Tracked {frames} frames, up to the next keyframe.",
             LOW_CONFIDENCE: (f"Paused on low confidence after {frames} frames: check the box on frame "
                              f"{last_frame}, drag it to correct, then press Space."),
+            UNREADABLE: f"Tracked {frames} frames, then stopped: {self.controller.last_error}.",
         }
         self.statusBar().showMessage(texts.get(reason, f"Tracking ended ({reason})."), 15000)
         self._update_enabled()
@@ -861,7 +867,7 @@ class MainWindow(QMainWindow):
             return
         if self.controller is None:
             return
-        result = self.controller.evidence.get(self.current_object, self.current_frame)
+        result = self.controller.evidence_for(self.current_object, self.current_frame)
         self.frame_view.set_evidence(result)
         # The panels redraw at most ~8 times a second during a run: their pixels cost event-loop time that a
         # fast tracker's stream needs, and no one reads a score map at 25 per second. The last one is drawn.
@@ -1076,8 +1082,8 @@ class MainWindow(QMainWindow):
         for name in ("next_frame", "prev_frame", "step_forward", "step_back", "first_frame", "last_frame",
                      "next_keyframe", "prev_keyframe", "next_low", "prev_low", "play", "track",
                      "track_backward", "track_n", "track_n_backward", "fill", "draw_box", "keyframe", "out_of_view",
-                     "occluded", "delete_box", "interpolate", "new_object", "next_object", "save", "save_as",
-                     "object_properties", "delete_object", "export_review"):
+                     "occluded", "delete_box", "interpolate", "keep_stale", "new_object", "next_object", "save",
+                     "save_as", "object_properties", "delete_object", "export_review"):
             self.actions[name].setEnabled(has_video)
         if self._review_cancel is not None:  # one review video at a time
             self.actions["export_review"].setEnabled(False)

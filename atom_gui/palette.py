@@ -17,6 +17,7 @@ STATUS_COLORS: dict[Status, str] = {
 }
 MANUAL_COLOR = "#4da3ff"  # blue: a person drew or corrected this box (a keyframe)
 INTERPOLATED_COLOR = "#b48cff"  # violet: filled between keyframes
+STALE_COLOR = "#a0522d"  # brown: an earlier run's box past a correction, left out of exports until kept
 OCCLUDED_COLOR = "#8a8a8a"
 OUT_OF_VIEW_COLOR = "#5a5a5a"
 EMPTY_COLOR = "#262a30"

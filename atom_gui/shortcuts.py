@@ -85,6 +85,9 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
                short="Occluded"),
     ActionSpec("delete_box", "Delete the box (marks out of view)", "Del", "Annotate"),
     ActionSpec("interpolate", "Interpolate between the keyframes around", "I", "Annotate", short="Interpolate"),
+    ActionSpec("keep_stale", "Keep the stale boxes", "Shift+K", "Annotate",
+               "an earlier run's boxes past a correction (brown): on the selected range, else the stale stretch "
+               "around this frame; kept boxes are exported again"),
     ActionSpec("new_object", "New object", "Ctrl+N", "Annotate", short="+ Object"),
     ActionSpec("next_object", "Next object", "Tab", "Annotate"),
     ActionSpec("object_properties", "Object label and description…", "F2", "Annotate"),

@@ -1,7 +1,8 @@
 """The timeline: a state strip over the frames, a slider, transport buttons and a frame-number box.
 
 The strip shows, per frame, where each box came from and how sure the tracker was: manual keyframes, tracked
-spans coloured by status, interpolated spans, occluded and out-of-view spans, and a thin row of low-confidence
+spans coloured by status, interpolated spans, stale spans (an earlier run's boxes past a correction), occluded and
+out-of-view spans, and a thin row of low-confidence
 marks under it. On a long video many frames share a pixel column; the column shows the most important state
 among them, so one lost frame in a thousand stays visible.
 """
@@ -28,7 +29,7 @@ from .annotation_model import (
 )
 
 # Strip codes, in increasing importance (a column covering several frames shows the highest).
-EMPTY, TRACKED, INTERPOLATED, MANUAL, UNCERTAIN, HARD_NEGATIVE, NOT_FOUND, OCCLUDED, OUT_OF_VIEW = range(9)
+EMPTY, TRACKED, INTERPOLATED, MANUAL, UNCERTAIN, HARD_NEGATIVE, NOT_FOUND, STALE, OCCLUDED, OUT_OF_VIEW = range(10)
 CODE_COLORS = {
     EMPTY: palette.EMPTY_COLOR,
     TRACKED: palette.STATUS_COLORS[Status.NORMAL],
@@ -37,12 +38,13 @@ CODE_COLORS = {
     UNCERTAIN: palette.STATUS_COLORS[Status.UNCERTAIN],
     HARD_NEGATIVE: palette.STATUS_COLORS[Status.HARD_NEGATIVE],
     NOT_FOUND: palette.STATUS_COLORS[Status.NOT_FOUND],
+    STALE: palette.STALE_COLOR,
     OCCLUDED: palette.OCCLUDED_COLOR,
     OUT_OF_VIEW: palette.OUT_OF_VIEW_COLOR,
 }
 CODE_NAMES = {EMPTY: "no box", TRACKED: "tracked", INTERPOLATED: "interpolated", MANUAL: "manual keyframe",
               UNCERTAIN: "uncertain", HARD_NEGATIVE: "hard negative", NOT_FOUND: "not found",
-              OCCLUDED: "occluded", OUT_OF_VIEW: "out of view"}
+              STALE: "stale (left out of exports)", OCCLUDED: "occluded", OUT_OF_VIEW: "out of view"}
 _LUT = np.array([[QColor(CODE_COLORS[c]).red(), QColor(CODE_COLORS[c]).green(), QColor(CODE_COLORS[c]).blue(), 255]
                  for c in range(len(CODE_COLORS))], dtype=np.uint8)
 
@@ -59,6 +61,7 @@ def strip_codes(arrays: TrackArrays, min_score: float = DEFAULT_MIN_SCORE,
         codes[tracked & (arrays.status == status)] = code
     codes[arrays.source == SOURCE_INTERPOLATED] = INTERPOLATED
     codes[arrays.source == SOURCE_MANUAL] = MANUAL
+    codes[arrays.stale] = STALE
     codes[(arrays.flags & FLAG_OCCLUDED) != 0] = OCCLUDED
     codes[(arrays.flags & FLAG_OUT_OF_VIEW) != 0] = OUT_OF_VIEW
     return codes, arrays.low_confidence(min_score, min_iou)

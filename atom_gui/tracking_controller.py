@@ -1,9 +1,10 @@
 """Tracking runs seen from the GUI thread: start, pause, stop, and writing each result into the document.
 
-The controller owns the worker thread. It turns "track from here" into a :class:`RunSpec` with the document's
-rules (where the run must stop: a flagged frame, or the next keyframe under UNTIL_KEYFRAME), writes the streamed
-results into the document in small batches (at most 25 per second, so a fast tracker cannot flood the event
-loop), and when the run ends, however it ends, pushes the whole run onto the undo stack as one command.
+The controller owns the worker thread. The rules are ``tracker_core.runs``': planning (``plan_run``: where the
+run must stop), writing (``RunRecorder``: never over a keyframe, stale boxes after a correction). This module
+only paces them for Qt: it writes the streamed results into the document in small batches (at most 25 per
+second, so a fast tracker cannot flood the event loop), and when the run ends, however it ends, applies the
+stale-box rule and pushes the whole run onto the undo stack as one command.
 """
 
 from __future__ import annotations
@@ -16,36 +17,26 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
-from tracker_core.annotation import ReplacePolicy, Source
+from tracker_core.annotation import ReplacePolicy
 from tracker_core.boxes import Box
-from tracker_core.trackers import TrackerSpec
+from tracker_core.result import TrackResult
+from tracker_core.runs import FAILED, RunOptions, RunRecorder, RunSpec, plan_run
 
 from .annotation_model import AnnotationModel
 from .core_adapters import Tracker, VideoSourceLike, make_tracker
 from .evidence_memory import EvidenceMemory
-from .tracking_worker import END_OF_RANGE, FAILED, FLAGGED, KEYFRAME, RunSpec, TrackingWorker
-from .undo_commands import SnapshotCollector, TrackingRunCommand
+from .tracking_worker import TrackingWorker
+from .undo_commands import TrackingRunCommand
 
 FLUSH_INTERVAL_MS = 40
-
-
-@dataclass
-class RunOptions:
-    """The settings a run depends on (the window fills this from its settings)."""
-
-    tracker: TrackerSpec = field(default_factory=TrackerSpec)
-    replace_policy: ReplacePolicy = ReplacePolicy.UNTIL_KEYFRAME
-    pause_below: float | None = None  # auto-pause under this max score (None: off)
-    collect: bool = False  # keep the results aside (in last_collected) instead of writing them: a fill's runs
+__all__ = ["RunOptions", "TrackingController"]  # RunOptions: the GUI's name for tracker_core.runs.RunOptions
 
 
 @dataclass
 class _ActiveRun:
     spec: RunSpec
-    policy: ReplacePolicy
-    collect: bool = False
+    recorder: RunRecorder | None  # None for a collecting run (a fill's pass: nothing is written)
     collected: dict = field(default_factory=dict)
-    collector: SnapshotCollector = field(default_factory=SnapshotCollector)
     frames: int = 0
     first_result_at: float | None = None
     last_result_at: float | None = None
@@ -121,49 +112,32 @@ class TrackingController(QObject):
         """The running run's direction (+1 when none runs)."""
         return 1 if self._run is None else self._run.spec.direction
 
+    @property
+    def last_error(self) -> str | None:
+        """Why the last run could not go on (an unreadable frame, an exception), or None."""
+        outcome = self.worker.last_outcome
+        return None if outcome is None else outcome.error
+
     def plan(self, object_id: int, frame: int, direction: int, max_frames: int | None,
              options: RunOptions) -> RunSpec:
         """The run that "track from this frame" means now; raises ValueError with a message for the person."""
-        doc = self.model.document
-        state = doc.state(object_id, frame)
-        if state is None or state.box is None:
-            raise ValueError(f"frame {frame} has no box for {doc.object(object_id).label}: draw one first")
-        if state.flagged:
-            raise ValueError(f"frame {frame} is flagged occluded or out of view: clear the flag, or start "
-                             f"from a frame where the object is visible")
-        limit = doc.tracking_limit(object_id, frame, direction, options.replace_policy)
-        if limit is None or limit == frame:
-            at_end = frame == (doc.num_frames - 1 if direction > 0 else 0)
-            what = "it is the video's last frame in this direction" if at_end else \
-                "the next frame is a keyframe or is flagged occluded or out of view"
-            raise ValueError(f"nothing to track from frame {frame}: {what}")
-        end_reason = END_OF_RANGE
-        barrier = doc.state(object_id, limit + direction) if 0 <= limit + direction < doc.num_frames else None
-        if barrier is not None and barrier.flagged:
-            end_reason = FLAGGED
-        elif barrier is not None and barrier.is_keyframe and options.replace_policy is ReplacePolicy.UNTIL_KEYFRAME:
-            end_reason = KEYFRAME
-        if max_frames is not None:
-            capped = min(limit, frame + max_frames) if direction > 0 else max(limit, frame - max_frames)
-            if capped != limit:
-                limit, end_reason = capped, END_OF_RANGE
-        lo, hi = sorted((frame + direction, limit))
-        manual = {f: s.box for f, s in doc.states(object_id, lo, hi) if s.source is Source.MANUAL}
-        spec = RunSpec(run_id=self._next_run_id, object_id=object_id, start_frame=frame, start_box=state.box,
-                       stop_frame=limit, direction=direction, start_is_manual=state.source is Source.MANUAL,
-                       manual_boxes=manual,
-                       stop_at_keyframe=options.replace_policy is ReplacePolicy.UNTIL_KEYFRAME,
-                       pause_below=options.pause_below, end_reason=end_reason, tracker=options.tracker)
+        spec = plan_run(self.model.document, object_id, frame, direction, max_frames, options, self._next_run_id)
         self._next_run_id += 1
         return spec
 
-    def start(self, spec: RunSpec, policy: ReplacePolicy = ReplacePolicy.UNTIL_KEYFRAME,
-              collect: bool = False) -> None:
+    def evidence_for(self, object_id: int, frame: int) -> TrackResult | None:
+        """The tracker's evidence of the box the document holds on ``frame`` (None if it is not in memory)."""
+        return self.evidence.get(object_id, frame, self.model.document.state(object_id, frame))
+
+    def start(self, spec: RunSpec, policy: ReplacePolicy | None = None, collect: bool = False) -> None:
         """Start a planned run (one at a time). With ``collect``, results go to ``last_collected`` at the end
-        instead of into the document (and no undo step is made)."""
+        instead of into the document (and no undo step is made). ``policy``: the spec's own (kept for callers
+        that pass it)."""
         if self._run is not None:
             raise RuntimeError("a tracking run is already going")
-        self._run = _ActiveRun(spec, ReplacePolicy(policy), collect)
+        if policy is not None and ReplacePolicy(policy) is not spec.policy:
+            raise ValueError(f"the run was planned for {spec.policy.value}, not {ReplacePolicy(policy).value}")
+        self._run = _ActiveRun(spec, None if collect else RunRecorder(self.model.document, spec))
         self._pending = []
         self._flush_timer.start()
         self.runStarted.emit(spec)
@@ -216,15 +190,12 @@ class TrackingController(QObject):
     def _flush(self) -> None:
         """Write the results received since the last flush in one document batch, then announce the newest."""
         run = self._run
-        if run is not None and self._pending and run.collect:
+        if run is not None and self._pending and run.recorder is None:
             run.collected.update(self._pending)
             self._pending = []
         elif run is not None and self._pending:
             pending, self._pending = self._pending, []
-            doc = self.model.document
-            with doc.batch():
-                snapshot = doc.apply_tracked(run.spec.object_id, pending, run.policy, start=run.spec.start_frame)
-            run.collector.add(snapshot)
+            run.recorder.apply(pending)
         if self._latest is not None:
             latest, self._latest = self._latest, None
             self.resultsApplied.emit(*latest)
@@ -236,10 +207,13 @@ class TrackingController(QObject):
         if run is not None:
             self.last_frame = run.last_frame
             self.last_collected = run.collected
-        if run is not None and len(run.collector):
-            command = TrackingRunCommand(self.model.document, run.spec.object_id, run.spec.start_frame,
-                                         run.frames, run.collector.snapshot())
-            self.undo_stack.push(command)
+        if run is not None and run.recorder is not None:
+            with self.model.document.batch():
+                run.recorder.finish()  # the stale-box rule: part of the run's undo step
+            if run.recorder.changed:
+                command = TrackingRunCommand(self.model.document, run.spec.object_id, run.spec.start_frame,
+                                             run.frames, run.recorder.snapshot())
+                self.undo_stack.push(command)
         return run
 
     def _on_finished(self, run_id: int, reason: str, frames: int) -> None:

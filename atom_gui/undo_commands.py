@@ -12,6 +12,7 @@ from __future__ import annotations
 from PySide6.QtGui import QUndoCommand
 
 from tracker_core.annotation import Document, Snapshot
+from tracker_core.annotation.snapshot import SnapshotCollector  # noqa: F401  (the GUI's name for it)
 
 # A box correction and the tracking run started from it are one undo step: the run merges into the edit.
 CORRECTION_MERGE_ID = 1001
@@ -78,29 +79,6 @@ class TrackingRunCommand(SnapshotCommand):
 
     def id(self) -> int:
         return CORRECTION_MERGE_ID
-
-
-class SnapshotCollector:
-    """Gathers the snapshots of many small edits into one (a run applies its results in many batches).
-
-    ``Snapshot.merge`` copies both sides, so merging per batch would be quadratic over a long run; this keeps
-    the first state seen per frame in plain dicts and builds one Snapshot at the end.
-    """
-
-    def __init__(self) -> None:
-        self._states: dict[int, dict] = {}
-
-    def add(self, snapshot: Snapshot) -> None:
-        for object_id, frames in snapshot.states.items():
-            target = self._states.setdefault(object_id, {})
-            for frame, state in frames.items():
-                target.setdefault(frame, state)  # the earliest state is what undo must bring back
-
-    def __len__(self) -> int:
-        return sum(len(frames) for frames in self._states.values())
-
-    def snapshot(self) -> Snapshot:
-        return Snapshot(self._states)
 
 
 class _ObjectPresenceCommand(QUndoCommand):

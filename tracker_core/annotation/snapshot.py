@@ -43,3 +43,26 @@ class Snapshot:
             for obj_id, frames in source.states.items():
                 merged.setdefault(obj_id, {}).update(frames)
         return Snapshot(merged)
+
+
+class SnapshotCollector:
+    """Gathers the snapshots of many small edits into one (a run applies its results in many batches).
+
+    ``Snapshot.merge`` copies both sides, so merging per batch would be quadratic over a long run; this keeps
+    the first state seen per frame in plain dicts and builds one Snapshot at the end.
+    """
+
+    def __init__(self) -> None:
+        self._states: dict[int, dict[int, FrameState | None]] = {}
+
+    def add(self, snapshot: Snapshot) -> None:
+        for object_id, frames in snapshot.states.items():
+            target = self._states.setdefault(object_id, {})
+            for frame, state in frames.items():
+                target.setdefault(frame, state)  # the earliest state is what undo must bring back
+
+    def __len__(self) -> int:
+        return sum(len(frames) for frames in self._states.values())
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self._states)
