@@ -13,6 +13,7 @@ from collections import OrderedDict
 import cv2
 import numpy as np
 
+from tracker_core.annotation import Source
 from tracker_core.result import TrackResult
 
 MAX_MAP_SIDE = 64
@@ -31,8 +32,9 @@ def compact(result: TrackResult) -> TrackResult:
 
 
 def matches(result: TrackResult, state) -> bool:
-    """Whether ``result`` is the evidence of the box in ``state`` (same box, and same score when it has one)."""
-    if state is None or state.box is None or result.box.as_tuple() != state.box.as_tuple():
+    """Whether ``result`` is the evidence of the tracked box in ``state`` (same box, and same score when it has
+    one). A manual or interpolated box has no tracker evidence, even where a result happened to agree with it."""
+    if state is None or state.source is not Source.TRACKED or result.box.as_tuple() != state.box.as_tuple():
         return False
     return state.score is None or float(result.max_score) == state.score
 

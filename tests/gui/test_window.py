@@ -354,6 +354,16 @@ def test_bidirectional_fill_between_keyframes_is_one_undo_step(opened, qtbot):
     assert Source.INTERPOLATED in sources[6:13]  # both lost in the middle
     assert iou(doc.box(obj, 17), square_box(17)) > 0.7
     assert window.undo_stack.count() == steps + 1 and "both ways" in window.undo_stack.undoText()
+    # The evidence of each frame is that of the pass whose box was kept (both passes tracked every frame).
+    for f in range(1, 20):
+        state, evidence = doc.state(obj, f), window.controller.evidence_for(obj, f)
+        if state.source is Source.INTERPOLATED:
+            assert evidence is None
+        else:
+            assert evidence.box == state.box and evidence.max_score == state.score
+            assert evidence.status.value == state.status
+    window.go_to(3)
+    assert f"peak {doc.state(obj, 3).score:.2f}" in window.panels.confidence.caption.text()
     window.undo()
     assert all(doc.state(obj, f) is None for f in range(1, 20))
 
@@ -549,3 +559,30 @@ def test_object_label_and_description_are_one_undo_step(opened, monkeypatch):
     assert window.object_combo.currentText() == "cyclist"
     window.undo()
     assert (obj.label, obj.description) == ("object 1", "")
+
+
+def test_a_correction_leaves_the_old_runs_tail_stale_until_kept_and_one_undo_restores_it(opened, qtbot):
+    from atom_gui.timeline import STALE, strip_codes
+
+    window = opened()
+    set_first_box(window)
+    track(window, qtbot)  # frames 1..39
+    doc, obj = window.document, window.current_object
+    before = {f: doc.state(obj, f) for f in range(10, 40)}
+    window.go_to(10)
+    window._apply_box(Box(square_box(10).x + 2, square_box(10).y, 24, 24), corrected=True)
+    reason, frames, _ = track(window, qtbot, frames=5)  # frames 11..15 re-tracked from the correction
+    assert doc.stale_frames(obj) == list(range(16, 40))
+    codes, _ = strip_codes(window.model.arrays(obj))
+    assert set(codes[16:40]) == {STALE} and STALE not in codes[:16]
+    window.go_to(20)
+    assert "stale" in window.frame_label.text()
+    window.undo()  # the correction and its run, stale marks included: one step
+    assert {f: doc.state(obj, f) for f in range(10, 40)} == before
+    window.redo()
+    assert doc.stale_frames(obj) == list(range(16, 40))
+    window.go_to(20)
+    QTest.keyClick(window, Qt.Key.Key_K, Qt.KeyboardModifier.ShiftModifier)  # keep them
+    assert doc.stale_frames(obj) == [] and doc.state(obj, 20).source is Source.TRACKED
+    window.undo()
+    assert doc.stale_frames(obj) == list(range(16, 40))
