@@ -85,7 +85,7 @@ EXPECTED = {
     "cvat": (_cvat, 0.011),
     "json": (lambda s: s, 0.0),
 }
-LABELS_KEPT = {"lasot", "got10k", "mot", "cvat", "json", "vot"}
+LABELS_KEPT = {"lasot", "got10k", "cvat", "json", "vot"}  # MOT: labels become MOT classes (mot_classes test)
 
 
 def _import_exported(fmt: str, paths: list[Path], out: Path) -> Document:
@@ -193,10 +193,10 @@ def test_otb_mot_cvat_layouts(tmp_path):
     [gt] = get_format("mot").export(doc, None, tmp_path / "mot")
     assert gt == tmp_path / "mot" / "street" / "gt" / "gt.txt"
     rows = gt.read_text().splitlines()
-    assert rows[0] == "1,1,101,51,40,30,1,1,1" and rows[1] == "1,2,11,201,20,60,1,2,1"
-    assert "6,2,16,201,20,60,1,2,0" in rows  # occluded: visibility 0
+    assert rows[0] == "1,1,101,51,40,30,1,3,1" and rows[1] == "1,2,11,201,20,60,1,1,1"  # MOT classes: car, pedestrian
+    assert "6,2,16,201,20,60,1,1,0" in rows  # occluded: visibility 0
     assert not any(r.startswith(("14,1,", "15,1,", "16,1,")) for r in rows)  # out of view: no row
-    assert (gt.parent / "labels.txt").read_text() == "car\nperson\n"
+    assert (gt.parent / "labels.txt").read_text().splitlines()[:3] == ["pedestrian", "person on vehicle", "car"]
     assert "seqLength=30" in (gt.parent.parent / "seqinfo.ini").read_text()
     [xml] = get_format("cvat").export(doc, None, tmp_path / "cvat")
     text = xml.read_text()
@@ -509,12 +509,13 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
 def test_cli_export_of_incomplete_annotations_suggests_missing_absent(tmp_path, capsys):
     from tracker_core.cli import main
 
-    doc = Document(VideoRef(None, 5))
+    doc = Document(VideoRef(None, 5, None, 64, 48))
     o = doc.add_object("kite")
     doc.set_box(o, 0, (1, 1, 4, 4))
     save_project(doc, tmp_path / "p.json")
     assert main(["export", str(tmp_path / "p.json"), "--format", "got10k", "--out", str(tmp_path / "o")]) == 2
     assert "(--missing absent)" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing written
     assert main(["export", str(tmp_path / "p.json"), "--format", "got10k", "--out", str(tmp_path / "o"),
                  "--missing", "absent"]) == 0
     assert (tmp_path / "o" / "kite-1" / "absence.label").read_text() == "0\n1\n1\n1\n1\n"

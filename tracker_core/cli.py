@@ -1,7 +1,9 @@
 """The ``atom`` command line: one entry point, one module per subcommand in ``tracker_core.commands``.
 
 Each command module exposes ``add_parser(subparsers)`` (which sets ``func`` on its parser) and raises
-:class:`CommandError` for bad input, which is printed as one line on stderr with exit code 2 (no traceback).
+:class:`CommandError` for bad input, which is printed as one line on stderr with exit code 2 (no traceback). Any
+other of the project's user-facing errors (:class:`AtomError`: a damaged annotation, video or model file) that a
+command lets through is bad input too, and is printed the same way.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from .errors import CommandError
+from .errors import AtomError
 
 # (subcommand module, one-line help); modules are imported lazily so that `atom --help` stays fast.
 COMMANDS = {
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args.command is None else 2
     try:
         return int(args.func(args) or 0)
-    except CommandError as exc:
+    except AtomError as exc:
         print(f"atom {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# Frame folders that benchmarks name generically inside the sequence's folder (OTB/LaSOT img, VOT color, MOT img1).
+FRAME_FOLDER_NAMES = frozenset({"img", "imgs", "images", "color", "img1"})
+
 
 @dataclass(frozen=True)
 class VideoRef:
@@ -31,8 +34,15 @@ class VideoRef:
 
     @property
     def name(self) -> str:
-        """A short name for the video (the file or folder name without extension), '' when unknown."""
-        return Path(self.path).stem if self.path else ""
+        """A short name for the video, '' when unknown: the file name without extension, or the folder's name;
+        for a frame folder with a benchmark's generic name (``Crossing/img``, ``bag/color``, ``MOT17-02/img1``)
+        the name of the folder holding it, which is the sequence's name."""
+        if not self.path:
+            return ""
+        path = Path(self.path)
+        if path.name.lower() in FRAME_FOLDER_NAMES and path.parent.name:
+            return path.parent.name
+        return path.stem
 
 
 def describe_source(source, path: str | None = None) -> VideoRef:

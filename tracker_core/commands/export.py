@@ -6,7 +6,9 @@ Formats: lasot, got10k, otb, trackingnet, vot, mot, cvat (CVAT for video 1.1), j
 (an H.264 video with the boxes drawn; OUT may name the .mp4). Dense
 formats (lasot, got10k, otb, trackingnet, vot) need a box or a flag in every frame: ``--missing absent`` writes
 the frames that have neither as out of view. ``--frames`` also writes the video's frames as JPEGs where the
-format has them (LaSOT img/, GOT-10k, OTB img/, TrackingNet frames/, VOT color/, MOT img1/).
+format has them (LaSOT img/, GOT-10k, OTB img/, TrackingNet frames/, VOT color/, MOT img1/). Stale boxes (an
+earlier run's, left behind by a correction) are left out unless ``--keep-stale``. Every file of an export is
+written, or none (a full disk leaves nothing half-written).
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--missing", choices=("error", "absent"), default="error",
                    help="dense formats: frames with neither box nor flag are an error (default) or absent")
     p.add_argument("--frames", action="store_true", help="also write the video frames as JPEG files")
+    p.add_argument("--name", help="the sequence's name (default: the video's; a frame folder named img, color or "
+                                  "img1 is named after the folder holding it)")
+    p.add_argument("--keep-stale", action="store_true",
+                   help="export stale boxes (an earlier run's, left behind by a correction) as tracked boxes")
+    p.add_argument("--origin", type=int, choices=(0, 1), default=None,
+                   help="mot: the box corner's origin, 1 (MOTChallenge, default) or 0 (CVAT, Datumaro)")
+    p.add_argument("--mot-classes", choices=("mot", "labels"), default=None,
+                   help="mot: the class column holds MOTChallenge's class table (default) or indexes labels.txt")
     p.set_defaults(func=run)
     return p
 
@@ -59,7 +69,17 @@ def run(args) -> int:
     if unknown:
         raise CommandError(f"no object with id {', '.join(map(str, unknown))} in {args.project} "
                            f"(ids: {', '.join(map(str, document.object_ids)) or 'none'})")
+    if args.keep_stale:
+        for obj_id in document.object_ids:
+            document.keep_stale(obj_id)
     wanted = {"missing": args.missing}
+    for option, key in (("name", "name"), ("origin", "origin"), ("mot_classes", "classes")):
+        value = getattr(args, option)
+        if value is None:
+            continue
+        if key not in inspect.signature(module.export).parameters:
+            raise CommandError(f"--{option.replace('_', '-')}: the {args.format} format has no such option")
+        wanted[key] = value
     video = None
     if args.frames:
         if "video_source" not in inspect.signature(module.export).parameters:

@@ -31,6 +31,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="what imported keyframes become (default manual)")
     p.add_argument("--first-frame", type=int, default=0, metavar="N",
                    help="dense formats: the video frame (0-based) of the file's first line (default 0)")
+    p.add_argument("--origin", type=int, choices=(0, 1), default=None,
+                   help="mot: the box corner's origin, 1 (MOTChallenge, default) or 0 (files from CVAT, Datumaro)")
     p.add_argument("--force", action="store_true", help="overwrite PROJECT if it exists")
     p.set_defaults(func=run)
     return p
@@ -58,6 +60,10 @@ def run(args) -> int:
         if "first_frame" not in accepted:
             raise CommandError(f"--first-frame: {args.format} files number their frames themselves")
         options["first_frame"] = args.first_frame
+    if args.origin is not None:
+        if "origin" not in accepted:
+            raise CommandError(f"--origin: the {args.format} format has no such option")
+        options["origin"] = args.origin
     video = None
     if args.video:
         try:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...atomic_files import AtomicFileSet
 from ...boxes import Box, box_problem
 from ...errors import AtomError, FormatError
 from ..document import Document, TrackedObject
@@ -217,9 +218,36 @@ def sequence_length(document: Document, obj_ids: list[int]) -> int:
 
 @dataclass(frozen=True)
 class DenseRow:
+    """One frame of a dense export. ``box`` is clipped to the image when its size is known; ``cut``: the box
+    reached past the image's edge (GOT-10k's cut_by_image)."""
+
     box: Box | None
     occluded: bool
     out_of_view: bool
+    cut: bool = False
+
+
+def inside_image(box: Box, size: tuple[int, int] | None) -> tuple[Box | None, bool]:
+    """The part of ``box`` inside a ``size`` (width, height) image and whether the edge cut it; (None, True) when
+    nothing of it is inside. With no size known the box is kept as it is."""
+    if size is None:
+        return box, False
+    inside = box.clipped(*size)
+    cut = inside.as_tuple() != box.as_tuple()
+    if inside.w <= 0 or inside.h <= 0:
+        return None, True
+    return inside, cut
+
+
+def integer_box(box: Box, size: tuple[int, int] | None) -> tuple[int, int, int, int]:
+    """The 1-based integer ``x,y,w,h`` of the integer formats (LaSOT, OTB): the corner rounded, width and height
+    rounded but at least 1 (a 0 would read as an absent frame), and, with the image size known, inside it."""
+    x, y = round(box.x), round(box.y)
+    w, h = max(1, round(box.w)), max(1, round(box.h))
+    if size is not None:
+        w, h = min(w, size[0]), min(h, size[1])
+        x, y = min(max(x, 0), size[0] - w), min(max(y, 0), size[1] - h)
+    return x + 1, y + 1, w, h
 
 
 def describe_frames(frames: list[int], limit: int = 8) -> str:
@@ -237,10 +265,13 @@ def describe_frames(frames: list[int], limit: int = 8) -> str:
 def dense_rows(document: Document, obj_id: int, length: int, missing: str = "error") -> list[DenseRow]:
     """One row per frame ``0..length-1``. A frame with neither box nor flag is "missing": an
     IncompleteAnnotationError (``missing="error"``) or written as out of view (``missing="absent"``). A stale
-    box (``FrameState.stale``) is no box here: its frame is missing unless flagged."""
+    box (``FrameState.stale``) is no box here: its frame is missing unless flagged. Boxes are clipped to the
+    image when its size is known, and a box wholly outside it makes the frame out of view: every dense format
+    (LaSOT, GOT-10k, OTB, TrackingNet, VOT) annotates the visible part of the object."""
     if missing not in ("error", "absent"):
         raise ValueError(f"missing must be 'error' or 'absent', got {missing!r}")
     states = document.object(obj_id).states
+    size = document.video.size
     rows, absent, stale = [], [], []
     for frame in range(length):
         state = states.get(frame)
@@ -250,8 +281,11 @@ def dense_rows(document: Document, obj_id: int, length: int, missing: str = "err
             if state is not None and state.stale:
                 stale.append(frame)
             rows.append(DenseRow(None, False, True))
+        elif box is None:
+            rows.append(DenseRow(None, state.occluded, state.out_of_view))
         else:
-            rows.append(DenseRow(box, state.occluded, state.out_of_view))
+            inside, cut = inside_image(box, size)
+            rows.append(DenseRow(inside, state.occluded, state.out_of_view or inside is None, cut))
     if absent and missing == "error":
         obj = document.object(obj_id)
         why = ""
@@ -281,19 +315,25 @@ def format_number(value: float) -> str:
     return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
-def write_frames(video_source, folder: Path, count: int, name: Callable[[int], str], quality: int = 95) -> None:
-    """Write frames ``0..count-1`` of a VideoSource-like object (``read(i)`` -> RGB uint8 HxWx3) as JPEGs."""
+def write_frames(video_source, files: AtomicFileSet, folder: Path, count: int, name: Callable[[int], str],
+                 quality: int = 95) -> None:
+    """Write frames ``0..count-1`` of a VideoSource-like object (``read(i)`` -> RGB uint8 HxWx3) as JPEGs, into
+    the export's set of files (they appear with the annotation files, or not at all)."""
     import cv2
     import numpy as np
 
-    folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):
         frame = np.asarray(video_source.read(i))
         if frame.ndim == 3 and frame.shape[2] == 3:
             frame = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
         target = folder / name(i)
-        if not cv2.imwrite(str(target), frame, [cv2.IMWRITE_JPEG_QUALITY, quality]):
+        if not cv2.imwrite(str(files.path(target)), frame, [cv2.IMWRITE_JPEG_QUALITY, quality]):
             raise OSError(f"{target}: cannot write this image")
+
+
+def lines_text(lines: Iterable[str]) -> str:
+    """Lines, each ending in a newline (readers that strip the last character of a line need it)."""
+    return "".join(line + "\n" for line in lines)
 
 
 def parse_box_file(path: Path, limit: int, first_frame: int, one_based: bool) -> list[tuple[int, Box | None]]:

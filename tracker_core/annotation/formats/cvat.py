@@ -12,7 +12,14 @@ CVAT comes back with its tracked frames still tracked rather than turned into ke
 
 Import keeps the file sparse: only the frames it lists get states. Keyframes become manual (or their
 ``atom_source``), CVAT's interpolated frames (``keyframe="0"``) come back as interpolated, never as manual.
-``outside="1"`` becomes an out-of-view frame (CVAT's box there is meaningless, so it is dropped).
+``outside="1"`` becomes an out-of-view frame; CVAT's own box there is meaningless and dropped, while a box our
+export tagged with its source (a box kept under an out-of-view flag) comes back. Frame numbers are the video's
+own (CVAT writes absolute numbers for a task that starts at ``start_frame`` with a ``step``): they are bounded
+by ``<stop_frame>``, not by ``<size>``.
+
+Boxes are written unclipped (CVAT keeps shapes that reach past the image), with two decimals and at least
+0.01 px wide and high. Stale boxes are not written; where a track has a gap (no state, or a stale box), an
+``outside="1"`` keyframe tagged ``end`` stops CVAT from carrying the previous box on over it.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from ...atomic_files import atomic_files
 from ...boxes import Box
 from ..document import Document
 from ..frame_state import FrameState, Source
@@ -61,10 +69,22 @@ def _label_xml(labels: list[str], source_attribute: bool) -> str:
     return "".join(out)
 
 
+def _corners(box: Box) -> tuple[str, str, str, str]:
+    """xtl, ytl, xbr, ybr with two decimals; a box narrower than 0.01 px keeps a 0.01 px size (CVAT needs
+    xbr > xtl). An empty box (the placeholder of a frame with no box) stays empty."""
+    x1, y1 = round(box.x, 2), round(box.y, 2)
+    x2, y2 = round(box.x + box.w, 2), round(box.y + box.h, 2)
+    if box.w > 0:
+        x2 = max(x2, x1 + 0.01)
+    if box.h > 0:
+        y2 = max(y2, y1 + 0.01)
+    return tuple(f"{v:.2f}" for v in (x1, y1, x2, y2))
+
+
 def _box_xml(frame: int, box: Box, keyframe: bool, outside: bool, occluded: bool, tag: str | None) -> str:
-    x1, y1, x2, y2 = box.x, box.y, box.x + box.w, box.y + box.h
+    xtl, ytl, xbr, ybr = _corners(box)
     attrs = (f'frame="{frame}" keyframe="{int(keyframe)}" outside="{int(outside)}" occluded="{int(occluded)}" '
-             f'xtl="{x1:.2f}" ytl="{y1:.2f}" xbr="{x2:.2f}" ybr="{y2:.2f}" z_order="0"')
+             f'xtl="{xtl}" ytl="{ytl}" xbr="{xbr}" ybr="{ybr}" z_order="0"')
     if tag is None:
         return f"    <box {attrs}>\n    </box>\n"
     return (f'    <box {attrs}>\n      <attribute name="{SOURCE_ATTRIBUTE}">{tag}</attribute>\n'
@@ -104,8 +124,9 @@ def _track_xml(document: Document, obj_id: int, track_id: int, source_attribute:
 
 
 def export(document: Document, obj_ids: Iterable[int] | None, out_dir: str | Path, *,
-           filename: str = "annotations.xml", source_attribute: bool = True) -> list[Path]:
-    """Write ``out_dir/annotations.xml`` with one track per object; returns ``[that file]``."""
+           filename: str = "annotations.xml", source_attribute: bool = True, name: str | None = None) -> list[Path]:
+    """Write ``out_dir/annotations.xml`` with one track per object; returns ``[that file]``. ``name``: the
+    task's name (default: the video's)."""
     ids = select_objects(document, obj_ids)
     video = document.video
     labels: list[str] = []
@@ -114,7 +135,7 @@ def export(document: Document, obj_ids: Iterable[int] | None, out_dir: str | Pat
             labels.append(document.object(obj_id).label)
     size = video.num_frames or max((document.frames(o)[-1] + 1 for o in ids if document.frames(o)), default=0)
     head = ['<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n  <meta>\n'
-            f"    <task>\n      <id>0</id>\n      <name>{escape_text(video.name or 'atom')}</name>\n"
+            f"    <task>\n      <id>0</id>\n      <name>{escape_text(name or video.name or 'atom')}</name>\n"
             f"      <size>{size}</size>\n      <mode>interpolation</mode>\n      <overlap>0</overlap>\n"
             f"      <start_frame>0</start_frame>\n      <stop_frame>{max(size - 1, 0)}</stop_frame>\n"
             "      <frame_filter></frame_filter>\n", _label_xml(labels, source_attribute)]
@@ -126,10 +147,9 @@ def export(document: Document, obj_ids: Iterable[int] | None, out_dir: str | Pat
         head.append(f"    <source>{escape_text(Path(video.path).name)}</source>\n")
     head.append("  </meta>\n")
     tracks = [_track_xml(document, obj_id, k, source_attribute) for k, obj_id in enumerate(ids)]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / filename).write_text("".join(head + tracks) + "</annotations>\n", encoding="utf-8")
-    return [out / filename]
+    with atomic_files(make_folders=True) as files:
+        path = files.write_text(Path(out_dir) / filename, "".join(head + tracks) + "</annotations>\n")
+    return [path]
 
 
 # ---- import -----------------------------------------------------------------------------------------------
@@ -156,6 +176,12 @@ def _file_video(root: Element, name: Path) -> VideoRef | None:
     num_frames = 0
     if size:
         num_frames = parse_int(size, name, task.find("size").line, "a frame count for <size>", minimum=0)
+    stop = task.findtext("stop_frame")
+    if stop:
+        # Frame numbers are the video's (absolute): a task from frame 10 with a step of 3 has <size> frames, but
+        # numbers up to <stop_frame>.
+        stop_frame = parse_int(stop, name, task.find("stop_frame").line, "a frame number for <stop_frame>", 0)
+        num_frames = max(num_frames, stop_frame + 1)
     width, height = task.findtext("original_size/width"), task.findtext("original_size/height")
     if width and height:
         node = task.find("original_size")

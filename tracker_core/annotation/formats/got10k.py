@@ -5,10 +5,15 @@
 - absence.label: 0/1 per line (1 = absent) -> our ``out_of_view``.
 - cover.label: 0..8 per line, the visible fraction in eighths; 0 on a present frame -> our ``occluded``.
   Export writes 8 for visible frames and 0 for occluded or absent ones (finer cover bins are not kept).
-- cut_by_image.label: 0/1 per line, written when the frame size is known.
+- cut_by_image.label: 0/1 per line: 1 where the box reached past the image's edge.
 - meta_info.ini: ``[METAINFO]`` then ``key: value`` lines in a fixed order (loaders index them by line number):
   url, begin, end, anno_fps, object_class, motion_class, major_class, root_class, motion_adverb, resolution.
   ``object_class`` is our label; the other keys round-trip through the object's attributes.
+
+Export rule for boxes: clipped to the image (``_common.dense_rows``; GOT-10k annotates the visible part and
+cut_by_image says where the edge cut it), 1-based, four decimals, a width and height of at least 0.0001 so that a
+sub-pixel box stays a box. The frame size is required: without it there is no resolution to write, and the
+got10k toolkit cannot read meta_info.ini (checked with got10k 0.1.3's ``GOT10k(root, subset, return_meta=True)``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from ...atomic_files import atomic_files
+from ...boxes import Box
+from ...errors import AtomError
 from ..document import Document
 from ..frame_state import FrameState, Source
 from ..video_ref import VideoRef
@@ -26,6 +34,7 @@ from ._common import (
     check_frame,
     dense_rows,
     fail,
+    lines_text,
     numbered_lines,
     one_line,
     parse_box_line,
@@ -51,51 +60,51 @@ def _meta_text(document: Document, obj_id: int) -> str:
     values["object_class"] = one_line(obj.label)
     if not values["anno_fps"] and document.video.fps:
         values["anno_fps"] = f"{document.video.fps:g}Hz"
-    if document.video.size is not None:
-        values["resolution"] = f"({document.video.width}, {document.video.height})"
+    values["resolution"] = f"({document.video.width}, {document.video.height})"
     # every line ends with a newline: loaders strip the last character of each line
-    return "[METAINFO]\n" + "".join(f"{key}: {values[key]}\n" for key in META_KEYS)
+    return "[METAINFO]\n" + lines_text(f"{key}: {values[key]}" for key in META_KEYS)
+
+
+def _box_line(box: Box | None) -> str:
+    """1-based, four decimals; a width or height that would print as 0.0000 (absent) is written 0.0001."""
+    if box is None:
+        return "0.0000,0.0000,0.0000,0.0000"
+    return f"{box.x + 1:.4f},{box.y + 1:.4f},{max(box.w, 1e-4):.4f},{max(box.h, 1e-4):.4f}"
 
 
 def export(document: Document, obj_ids: Iterable[int] | None, out_dir: str | Path, *, missing: str = "error",
-           video_source=None, first_index: int = 1) -> list[Path]:
-    """Write one GOT-10k sequence per object under ``out_dir/<label>-<n>`` and a ``list.txt``; returns the
-    sequence folders. ``video_source``: frames written as ``00000001.jpg...`` beside the labels."""
+           video_source=None, first_index: int = 1, name: str | None = None) -> list[Path]:
+    """Write one GOT-10k sequence per object under ``out_dir/<label>-<n>`` (``name``: one object's folder name)
+    and a ``list.txt``; returns the sequence folders. ``video_source``: frames written as ``00000001.jpg...``
+    beside the labels. The frame size must be known (meta_info's resolution, cut_by_image.label). All files or
+    none are written."""
     ids = select_objects(document, obj_ids)
+    if name is not None and len(ids) != 1:
+        raise AtomError(f"a sequence name names one GOT-10k sequence, but {len(ids)} objects are exported")
+    if document.video.size is None:
+        raise AtomError("GOT-10k needs the frame size (meta_info.ini's resolution, cut_by_image.label), and this "
+                        "project does not know it: give it its video (atom import --video, or open it in the app)")
     length = sequence_length(document, ids)
     rows_by_obj = {obj_id: dense_rows(document, obj_id, length, missing) for obj_id in ids}
-    size = document.video.size
     counters: dict[str, int] = {}
     folders = []
-    for obj_id in ids:
-        label = safe_name(document.object(obj_id).label)
-        n = counters.get(label, first_index)
-        counters[label] = n + 1
-        folder = Path(out_dir) / f"{label}-{n}"
-        folder.mkdir(parents=True, exist_ok=True)
-        rows = rows_by_obj[obj_id]
-        gt, absence, cover, cut = [], [], [], []
-        for row in rows:
-            if row.box is None:
-                gt.append("0.0000,0.0000,0.0000,0.0000")
-            else:
-                x, y, w, h = row.box.as_tuple()
-                gt.append(f"{x + 1:.4f},{y + 1:.4f},{w:.4f},{h:.4f}")
-            absence.append("1" if row.out_of_view else "0")
-            cover.append("0" if row.out_of_view or row.occluded or row.box is None else "8")
-            if size is not None:
-                inside = row.box is None or (row.box.x >= 0 and row.box.y >= 0 and row.box.x + row.box.w <= size[0]
-                                             and row.box.y + row.box.h <= size[1])
-                cut.append("0" if inside else "1")
-        for filename, lines in (("groundtruth.txt", gt), ("absence.label", absence), ("cover.label", cover),
-                                ("cut_by_image.label", cut)):
-            if lines:
-                (folder / filename).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        (folder / "meta_info.ini").write_text(_meta_text(document, obj_id), encoding="utf-8")
-        if video_source is not None:
-            write_frames(video_source, folder, length, lambda i: f"{i + 1:08d}.jpg")
-        folders.append(folder)
-    (Path(out_dir) / "list.txt").write_text("".join(f.name + "\n" for f in folders), encoding="utf-8")
+    with atomic_files(make_folders=True) as files:
+        for obj_id in ids:
+            label = safe_name(document.object(obj_id).label)
+            n = counters.get(label, first_index)
+            counters[label] = n + 1
+            folder = Path(out_dir) / (safe_name(name) if name is not None else f"{label}-{n}")
+            rows = rows_by_obj[obj_id]
+            files.write_text(folder / "groundtruth.txt", lines_text(_box_line(row.box) for row in rows))
+            files.write_text(folder / "absence.label", lines_text("1" if r.out_of_view else "0" for r in rows))
+            files.write_text(folder / "cover.label", lines_text(
+                "0" if r.out_of_view or r.occluded or r.box is None else "8" for r in rows))
+            files.write_text(folder / "cut_by_image.label", lines_text("1" if r.cut else "0" for r in rows))
+            files.write_text(folder / "meta_info.ini", _meta_text(document, obj_id))
+            if video_source is not None:
+                write_frames(video_source, files, folder, length, lambda i: f"{i + 1:08d}.jpg")
+            folders.append(folder)
+        files.write_text(Path(out_dir) / "list.txt", lines_text(f.name for f in folders))
     return folders
 
 

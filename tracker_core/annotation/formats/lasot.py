@@ -7,7 +7,12 @@
 
 Absent frames still have a groundtruth line (``0,0,0,0`` or a stale box): the flags are authoritative. On import a
 line without a usable box and without a flag becomes an out-of-view frame; a stale box on a flagged frame is
-kept (so that re-exporting reproduces the line). Precision: integer pixels.
+kept (so that re-exporting reproduces the line).
+
+Export rule for boxes (``_common.integer_box``): the box is clipped to the image when its size is known (LaSOT
+annotates the visible part; a box wholly outside is written as an absent, out-of-view frame), then written as
+1-based integers, the corner rounded, the width and height rounded but at least 1: a sub-pixel box stays a box
+(``0`` would read as absent). Boxes the tracker left as stale (``FrameState.stale``) are not written.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ...boxes import to_one_based
+from ...atomic_files import atomic_files
+from ...boxes import Box
+from ...errors import AtomError
 from ..document import Document
 from ..frame_state import FrameState, Source
 from ..video_ref import VideoRef
@@ -26,6 +33,9 @@ from ._common import (
     check_frame,
     dense_rows,
     fail,
+    inside_image,
+    integer_box,
+    lines_text,
     numbered_lines,
     one_line,
     parse_box_line,
@@ -44,42 +54,51 @@ FLAG_FILES = {"occluded": "full_occlusion.txt", "out_of_view": "out_of_view.txt"
 
 
 def export(document: Document, obj_ids: Iterable[int] | None, out_dir: str | Path, *, missing: str = "error",
-           video_source=None, first_index: int = 1) -> list[Path]:
+           video_source=None, first_index: int = 1, name: str | None = None) -> list[Path]:
     """Write one LaSOT sequence per object under ``out_dir/<class>/<class>-<n>``; returns the sequence folders.
 
     ``<class>`` is the object's label (made file-system safe); objects sharing a label are numbered from
-    ``first_index``. ``missing``: see :func:`._common.dense_rows`. ``video_source``: a VideoSource-like object
-    whose frames are written to ``img/00000001.jpg...``.
+    ``first_index``. ``name`` replaces ``<class>-<n>`` (one object only). ``missing``: see
+    :func:`._common.dense_rows`. ``video_source``: a VideoSource-like object whose frames are written to
+    ``img/00000001.jpg...``. Every file of the export is written, or none (a full disk leaves nothing).
     """
     ids = select_objects(document, obj_ids)
+    if name is not None and len(ids) != 1:
+        raise AtomError(f"a sequence name names one LaSOT sequence, but {len(ids)} objects are exported")
     length = sequence_length(document, ids)
     rows_by_obj = {obj_id: dense_rows(document, obj_id, length, missing) for obj_id in ids}  # fail before writing
     counters: dict[str, int] = {}
     folders = []
-    for obj_id in ids:
-        obj = document.object(obj_id)
-        cls = safe_name(obj.label)
-        n = counters.get(cls, first_index)
-        counters[cls] = n + 1
-        folder = Path(out_dir) / cls / f"{cls}-{n}"
-        folder.mkdir(parents=True, exist_ok=True)
-        rows = rows_by_obj[obj_id]
-        lines = []
-        for row in rows:
-            if row.box is None:
-                lines.append("0,0,0,0")
-            else:
-                x, y, w, h = to_one_based(row.box)
-                lines.append(f"{x},{y},{max(w, 1)},{max(h, 1)}")  # a sub-pixel box must not become 0 (absent)
-        (folder / GROUNDTRUTH).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        (folder / FLAG_FILES["occluded"]).write_text(",".join("1" if r.occluded else "0" for r in rows) + "\n")
-        (folder / FLAG_FILES["out_of_view"]).write_text(",".join("1" if r.out_of_view else "0" for r in rows)
-                                                        + "\n")
-        (folder / "nlp.txt").write_text(one_line(obj.description) + "\n", encoding="utf-8")
-        if video_source is not None:
-            write_frames(video_source, folder / "img", length, lambda i: f"{i + 1:08d}.jpg")
-        folders.append(folder)
+    with atomic_files(make_folders=True) as files:
+        for obj_id in ids:
+            obj = document.object(obj_id)
+            cls = safe_name(obj.label)
+            n = counters.get(cls, first_index)
+            counters[cls] = n + 1
+            folder = Path(out_dir) / cls / (safe_name(name) if name is not None else f"{cls}-{n}")
+            rows = rows_by_obj[obj_id]
+            files.write_text(folder / GROUNDTRUTH,
+                             lines_text(groundtruth_line(row.box, document.video.size) for row in rows))
+            files.write_text(folder / FLAG_FILES["occluded"], ",".join("1" if r.occluded else "0" for r in rows)
+                             + "\n")
+            files.write_text(folder / FLAG_FILES["out_of_view"],
+                             ",".join("1" if r.out_of_view else "0" for r in rows) + "\n")
+            files.write_text(folder / "nlp.txt", one_line(obj.description) + "\n")
+            if video_source is not None:
+                write_frames(video_source, files, folder / "img", length, lambda i: f"{i + 1:08d}.jpg")
+            folders.append(folder)
     return folders
+
+
+def groundtruth_line(box: Box | None, size: tuple[int, int] | None) -> str:
+    """One groundtruth.txt line: ``0,0,0,0`` for no box, else the box clipped to the image (when its size is
+    known) in 1-based integers with a width and height of at least 1 (``_common.integer_box``). ``atom track``
+    writes its groundtruth.txt with this too."""
+    if box is not None:
+        box, _ = inside_image(box, size)
+    if box is None:
+        return "0,0,0,0"
+    return ",".join(str(v) for v in integer_box(box, size))
 
 
 def _read_flags(path: Path, expected: int) -> list[bool]:

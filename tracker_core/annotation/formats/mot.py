@@ -1,13 +1,21 @@
 """MOTChallenge: ``<seq>/gt/gt.txt`` (+ ``gt/labels.txt``, ``seqinfo.ini``, ``img1/000001.jpg...``), several
 objects in one file.
 
-gt.txt rows: ``frame,id,left,top,width,height,flag,class,visibility``; frames are 1-based, boxes are 1-based
-pixels like the MATLAB devkit (``one_based=False`` for files written 0-based, as CVAT/Datumaro do); ``flag`` 1
-means "evaluated"; ``class`` indexes ``labels.txt`` (1-based; the MOT16/17 class table without one);
-``visibility`` is the visible fraction: 0 imports as occluded, and occluded frames export as 0.
+gt.txt rows: ``frame,id,left,top,width,height,flag,class,visibility``; frames are 1-based; ``flag`` 1 means
+"evaluated"; ``visibility`` is the visible fraction: 0 imports as occluded, and occluded frames export as 0.
 
-Only frames where an object is visible have rows, so out-of-view frames write no row, and on import the
-frames missing between an object's first and last rows become out-of-view. Numbers are written exactly.
+- Origin (``origin``): the MOTChallenge devkit and TrackEval read the box corner 1-based (MATLAB pixels), the
+  default here; CVAT and Datumaro write and read it 0-based (``origin=0``; ``atom export/import --origin 0``).
+- Class column (``classes``): ``"mot"`` (default) writes MOTChallenge's class table, which MOT tools read
+  whatever labels.txt says: a label naming a MOT class (pedestrian, person, car, bicycle, ...) gets its id, any
+  other label 1 (pedestrian, the class MOTChallenge evaluates; TrackEval refuses tracker rows of any other
+  class), and labels.txt lists that table so Datumaro reads the same. ``"labels"`` writes the index into
+  labels.txt of our own labels (CVAT's and Datumaro's use). Import reads labels.txt when present, else the table.
+- Only frames where an object is visible have rows, so out-of-view frames write no row. On import, the frames
+  without a row from an object's first row on become out of view, up to the sequence's last frame when its
+  length is known (seqinfo.ini or the video), else up to the object's last row. Numbers are written exactly and
+  boxes are not clipped (MOTChallenge annotates the whole extent of a partly visible object).
+- seqinfo.ini is written when the frame count, fps and size are known (TrackEval needs its seqLength).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from ...atomic_files import atomic_files
 from ...boxes import Box
 from ...errors import FormatError
 from ..document import Document
@@ -27,6 +36,7 @@ from ._common import (
     checked_box,
     fail,
     format_number,
+    lines_text,
     numbered_lines,
     parse_number,
     read_text,
@@ -41,41 +51,54 @@ MOT_CLASSES = ("pedestrian", "person on vehicle", "car", "bicycle", "motorbike",
                "static person", "distractor", "occluder", "occluder on the ground", "occluder full", "reflection")
 
 
+def mot_class(label: str) -> int:
+    """The MOTChallenge class id of a label: its entry in the table (``person`` is a pedestrian), else 1."""
+    name = " ".join(label.lower().replace("_", " ").split())
+    if name in ("person", "people", "pedestrian"):
+        return 1
+    return MOT_CLASSES.index(name) + 1 if name in MOT_CLASSES else 1
+
+
 def export(document: Document, obj_ids: Iterable[int] | None, out_dir: str | Path, *, video_source=None,
-           one_based: bool = True, name: str | None = None) -> list[Path]:
+           origin: int = 1, name: str | None = None, classes: str = "mot") -> list[Path]:
     """Write ``out_dir/<name>/gt/gt.txt`` with every selected object, ``gt/labels.txt``, and ``seqinfo.ini``
     when the video's frame count, fps and size are known; returns ``[gt.txt]``. ``name`` defaults to the
-    video's name."""
+    video's name. All files or none are written."""
+    if origin not in (0, 1):
+        raise ValueError(f"origin must be 0 or 1, got {origin!r}")
+    if classes not in ("mot", "labels"):
+        raise ValueError(f"classes must be 'mot' or 'labels', got {classes!r}")
     ids = select_objects(document, obj_ids)
-    labels: list[str] = []
+    labels: list[str] = list(MOT_CLASSES) if classes == "mot" else []
     for obj_id in ids:
         label = " ".join(document.object(obj_id).label.split()) or "object"
-        if label not in labels:
+        if classes == "labels" and label not in labels:
             labels.append(label)
-    shift = 1.0 if one_based else 0.0
     rows = []
     for obj_id in ids:
-        class_id = labels.index(" ".join(document.object(obj_id).label.split()) or "object") + 1
+        label = " ".join(document.object(obj_id).label.split()) or "object"
+        class_id = mot_class(label) if classes == "mot" else labels.index(label) + 1
         for frame, state in document.states(obj_id):
-            if state.exported_box is None or state.out_of_view:
+            box = state.exported_box
+            if box is None or state.out_of_view:
                 continue
-            x, y, w, h = state.exported_box.as_tuple()
-            numbers = ",".join(format_number(v) for v in (x + shift, y + shift, w, h))
+            x, y, w, h = box.as_tuple()
+            numbers = ",".join(format_number(v) for v in (x + origin, y + origin, w, h))
             rows.append((frame, obj_id, f"{frame + 1},{obj_id},{numbers},1,{class_id},"
                                         f"{0 if state.occluded else 1}"))
     seq = Path(out_dir) / safe_name(name or document.video.name or "sequence", "sequence")
     gt = seq / "gt"
-    gt.mkdir(parents=True, exist_ok=True)
-    (gt / "gt.txt").write_text("".join(row + "\n" for _, _, row in sorted(rows)), encoding="utf-8")
-    (gt / "labels.txt").write_text("".join(label + "\n" for label in labels), encoding="utf-8")
     video = document.video
-    if video.num_frames and video.fps and video.size:
-        (seq / "seqinfo.ini").write_text(
-            f"[Sequence]\nname={seq.name}\nimDir=img1\nframeRate={format_number(round(video.fps, 3))}\n"
-            f"seqLength={video.num_frames}\nimWidth={video.width}\nimHeight={video.height}\nimExt=.jpg\n",
-            encoding="utf-8")
-    if video_source is not None and video.num_frames:
-        write_frames(video_source, seq / "img1", video.num_frames, lambda i: f"{i + 1:06d}.jpg")
+    with atomic_files(make_folders=True) as files:
+        files.write_text(gt / "gt.txt", lines_text(row for _, _, row in sorted(rows)))
+        files.write_text(gt / "labels.txt", lines_text(labels))
+        if video.num_frames and video.fps and video.size:
+            fps = format_number(round(video.fps, 3))
+            files.write_text(seq / "seqinfo.ini",
+                             f"[Sequence]\nname={seq.name}\nimDir=img1\nframeRate={fps}\nseqLength={video.num_frames}\n"
+                             f"imWidth={video.width}\nimHeight={video.height}\nimExt=.jpg\n")
+        if video_source is not None and video.num_frames:
+            write_frames(video_source, files, seq / "img1", video.num_frames, lambda i: f"{i + 1:06d}.jpg")
     return [gt / "gt.txt"]
 
 
@@ -120,9 +143,13 @@ def _integral(token: str, name: Path, lineno: int, what: str) -> int:
     return int(value)
 
 
-def parse(path: str | Path, *, limit: int = 0, source: Source = Source.MANUAL, one_based: bool = True,
+def parse(path: str | Path, *, limit: int = 0, source: Source = Source.MANUAL, origin: int = 1,
           gaps_out_of_view: bool = True) -> tuple[list[ParsedObject], VideoRef | None]:
-    """Parse gt.txt (with labels.txt and seqinfo.ini when present): objects in id order and the video info."""
+    """Parse gt.txt (with labels.txt and seqinfo.ini when present): objects in id order and the video info.
+    ``limit``: the video's frame count (0: unknown); with it (or seqinfo's seqLength), the frames after an
+    object's last row are out of view too."""
+    if origin not in (0, 1):
+        raise ValueError(f"origin must be 0 or 1, got {origin!r}")
     gt = _locate(Path(path))
     labels = list(MOT_CLASSES)
     if (gt.parent / "labels.txt").is_file():
@@ -132,7 +159,7 @@ def parse(path: str | Path, *, limit: int = 0, source: Source = Source.MANUAL, o
     file_video = _read_seqinfo(seqinfo) if seqinfo.is_file() else None
     if not limit and file_video is not None:
         limit = file_video.num_frames
-    shift = 1.0 if one_based else 0.0
+    shift = float(origin)
     objects: dict[int, ParsedObject] = {}
     for lineno, line in numbered_lines(read_text(gt), gt, allow_blank=True):
         fields = [f.strip() for f in line.split(",")]
@@ -163,15 +190,16 @@ def parse(path: str | Path, *, limit: int = 0, source: Source = Source.MANUAL, o
         obj.states[frame] = FrameState(box, Source(source), occluded=visibility == 0)
     if gaps_out_of_view:
         for obj in objects.values():
-            frames = sorted(obj.states)
-            for a, b in zip(frames, frames[1:]):
-                for frame in range(a + 1, b):
+            first, last = min(obj.states), max(limit - 1, max(obj.states))
+            for frame in range(first + 1, last + 1):
+                if frame not in obj.states:
                     obj.states[frame] = FrameState(out_of_view=True)
     return [objects[k] for k in sorted(objects)], file_video
 
 
 def import_(path: str | Path, *, video: VideoRef | None = None, document: Document | None = None,
-            source: Source = Source.MANUAL, one_based: bool = True) -> Document:
-    """Import every track of a MOT gt.txt (or a sequence folder) as objects, keeping their ids when free."""
-    parsed, file_video = parse(path, limit=target_limit(video, document), source=source, one_based=one_based)
+            source: Source = Source.MANUAL, origin: int = 1) -> Document:
+    """Import every track of a MOT gt.txt (or a sequence folder) as objects, keeping their ids when free.
+    ``origin``: 1 for MOTChallenge files (default), 0 for CVAT's and Datumaro's."""
+    parsed, file_video = parse(path, limit=target_limit(video, document), source=source, origin=origin)
     return apply_parsed(parsed, video, document, file_video)

@@ -2,7 +2,8 @@
 ``<Seq>/img/0001.jpg...``.
 
 Boxes are ``x,y,w,h`` per frame, 1-based (MATLAB), separated by commas, tabs or spaces; we write integers with
-commas (the evaluation toolkits read integers; pass ``delimiter="\\t"`` for tabs). OTB has no flags: an absent
+commas (the evaluation toolkits read integers; pass ``delimiter="\\t"`` for tabs), with LaSOT's rule: clipped
+to the image when its size is known, width and height at least 1 (``_common.integer_box``). OTB has no flags: an absent
 frame is written ``0,0,0,0`` and such lines (or NaN) import as out-of-view frames; occlusion is not kept. The
 label is the sequence folder's name. Some sequences start late (BlurCar1 at frame 247): pass ``first_frame``.
 """
@@ -13,7 +14,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ...boxes import to_one_based
+from ...atomic_files import atomic_files
 from ...errors import FormatError
 from ..document import Document
 from ..frame_state import Source
@@ -23,6 +24,8 @@ from ._common import (
     apply_parsed,
     box_states,
     dense_rows,
+    integer_box,
+    lines_text,
     parse_box_file,
     safe_name,
     select_objects,
@@ -36,31 +39,30 @@ _GT_NAME = re.compile(r"groundtruth_rect(?:\.(\d+))?\.txt\Z")
 
 
 def export(document: Document, obj_ids: Iterable[int] | None, out_dir: str | Path, *, missing: str = "error",
-           video_source=None, sequence: str | None = None, delimiter: str = ",") -> list[Path]:
-    """Write ``out_dir/<sequence>/groundtruth_rect.txt`` (one object) or ``groundtruth_rect.<k>.txt`` (several,
-    k from 1 in order); returns the files. ``sequence`` defaults to the video's name, else the first label."""
+           video_source=None, name: str | None = None, delimiter: str = ",") -> list[Path]:
+    """Write ``out_dir/<name>/groundtruth_rect.txt`` (one object) or ``groundtruth_rect.<k>.txt`` (several, k
+    from 1 in order); returns the files. ``name`` defaults to the video's name, else the first label. All files
+    or none are written."""
     ids = select_objects(document, obj_ids)
     length = sequence_length(document, ids)
     rows_by_obj = {obj_id: dense_rows(document, obj_id, length, missing) for obj_id in ids}
-    if sequence is None:
-        sequence = document.video.name or (document.object(ids[0]).label if ids else "sequence")
-    folder = Path(out_dir) / safe_name(sequence, "sequence")
-    folder.mkdir(parents=True, exist_ok=True)
+    if name is None:
+        name = document.video.name or (document.object(ids[0]).label if ids else "sequence")
+    folder = Path(out_dir) / safe_name(name, "sequence")
     files = []
-    for k, obj_id in enumerate(ids, start=1):
-        lines = []
-        for row in rows_by_obj[obj_id]:
-            if row.box is None or row.out_of_view:
-                lines.append(delimiter.join("0000"))
-            else:
-                x, y, w, h = to_one_based(row.box)
-                lines.append(delimiter.join(str(v) for v in (x, y, max(w, 1), max(h, 1))))
-        name = "groundtruth_rect.txt" if len(ids) == 1 else f"groundtruth_rect.{k}.txt"
-        (folder / name).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        files.append(folder / name)
-    if video_source is not None:
-        digits = max(4, len(str(length)))
-        write_frames(video_source, folder / "img", length, lambda i: f"{i + 1:0{digits}d}.jpg")
+    with atomic_files(make_folders=True) as written:
+        for k, obj_id in enumerate(ids, start=1):
+            lines = []
+            for row in rows_by_obj[obj_id]:
+                if row.box is None or row.out_of_view:
+                    lines.append(delimiter.join("0000"))
+                else:
+                    lines.append(delimiter.join(str(v) for v in integer_box(row.box, document.video.size)))
+            filename = "groundtruth_rect.txt" if len(ids) == 1 else f"groundtruth_rect.{k}.txt"
+            files.append(written.write_text(folder / filename, lines_text(lines)))
+        if video_source is not None:
+            digits = max(4, len(str(length)))
+            write_frames(video_source, written, folder / "img", length, lambda i: f"{i + 1:0{digits}d}.jpg")
     return files
 
 

@@ -3,7 +3,8 @@
 The annotation holds ``x,y,w,h`` per frame, comma-separated floats in 0-based pixels (the boxes of YouTube-BB,
 drawn as-is by the TrackingNet devkit); the TEST chunk has only the first line. Frame files are named from 0 and
 sort numerically. There are no flags: absent frames are written ``0,0,0,0`` and such lines import as
-out-of-view frames. Floats are written exactly (shortest round-trip text). The label is the video name.
+out-of-view frames. Floats are written exactly (shortest round-trip text), clipped to the image when its size is
+known (``_common.dense_rows``). The label is the video name.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from ...atomic_files import atomic_files
 from ..document import Document
 from ..frame_state import Source
 from ..video_ref import VideoRef
@@ -20,6 +22,7 @@ from ._common import (
     box_states,
     dense_rows,
     format_number,
+    lines_text,
     parse_box_file,
     safe_name,
     select_objects,
@@ -35,24 +38,23 @@ def export(document: Document, obj_ids: Iterable[int] | None, out_dir: str | Pat
            video_source=None, name: str | None = None) -> list[Path]:
     """Write ``out_dir/anno/<name>.txt`` per object (``<name>_<k>`` when several) and, with a video source,
     ``out_dir/frames/<name>/0.jpg...``; returns the annotation files. ``name`` defaults to the video's name,
-    else the object's label."""
+    else the object's label. All files or none are written."""
     ids = select_objects(document, obj_ids)
     length = sequence_length(document, ids)
     rows_by_obj = {obj_id: dense_rows(document, obj_id, length, missing) for obj_id in ids}
     anno = Path(out_dir) / "anno"
-    anno.mkdir(parents=True, exist_ok=True)
     files = []
-    for k, obj_id in enumerate(ids, start=1):
-        base = safe_name(name or document.video.name or document.object(obj_id).label, "video")
-        stem = base if len(ids) == 1 else f"{base}_{k}"
-        lines = []
-        for row in rows_by_obj[obj_id]:
-            box = None if row.out_of_view else row.box
-            lines.append("0,0,0,0" if box is None else ",".join(format_number(v) for v in box.as_tuple()))
-        (anno / f"{stem}.txt").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        files.append(anno / f"{stem}.txt")
-        if video_source is not None:
-            write_frames(video_source, Path(out_dir) / "frames" / stem, length, lambda i: f"{i}.jpg")
+    with atomic_files(make_folders=True) as written:
+        for k, obj_id in enumerate(ids, start=1):
+            base = safe_name(name or document.video.name or document.object(obj_id).label, "video")
+            stem = base if len(ids) == 1 else f"{base}_{k}"
+            lines = []
+            for row in rows_by_obj[obj_id]:
+                box = None if row.out_of_view else row.box
+                lines.append("0,0,0,0" if box is None else ",".join(format_number(v) for v in box.as_tuple()))
+            files.append(written.write_text(anno / f"{stem}.txt", lines_text(lines)))
+            if video_source is not None:
+                write_frames(video_source, written, Path(out_dir) / "frames" / stem, length, lambda i: f"{i}.jpg")
     return files
 
 
