@@ -3,20 +3,36 @@
 One video: ``atom track VIDEO --init x,y,w,h --out DIR``.  Many: ``atom track --batch LIST --out DIR --jobs N
 [--shard I/N]``, where each line of LIST is ``VIDEO x,y,w,h`` (``#`` starts a comment); every video gets its own
 folder ``DIR/<name>/`` so a failed video costs only itself, and one progress bar counts all frames.
+
+Nothing tracked is lost. Tracking runs through ``tracker_core.runs`` (the app's engine), and the three files are
+written as it goes: every ``CHECKPOINT_S`` seconds and at the end, each time all three together or none
+(``atomic_files``), so a kill (even ``kill -9``) or a full disk loses at most the last seconds and never leaves a
+half-written file or a groundtruth.txt of one run beside the project of another. Before any tracking, ``--out``
+must be a writable folder; a lock (``.atom-track.lock``) keeps a second ``atom track`` out of it while one
+writes; tracking results already there are replaced only with ``--force``. SIGTERM stops like Ctrl+C: the frames
+tracked so far are written. A video that ends early (a truncated file, an unreadable image in a frame folder) is
+named in a warning, and the exit code is 1 when fewer frames were tracked than asked.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
+import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..boxes import Box, parse_box_arg, to_one_based
+from ..atomic_files import atomic_files, temporary_name
+from ..boxes import Box, parse_box_arg
 from ..errors import AtomError, CommandError, ModelFileError, VideoError
+
+RESULT_FILES = ("groundtruth.txt", "scores.csv", "project.json")
+LOCK_FILE = ".atom-track.lock"
+CHECKPOINT_S = 2.0  # write what was tracked at least this often
 
 
 def add_parser(sub) -> None:
@@ -24,11 +40,13 @@ def add_parser(sub) -> None:
                        description="Track the object in --init through VIDEO (a file or a folder of frames). "
                                    "Writes groundtruth.txt (LaSOT: 1-based integers, comma), scores.csv "
                                    "(0-based frame index, 0-based float x,y,w,h, max score, predicted IoU, status) "
-                                   "and project.json (open it in `atom gui`).")
+                                   "and project.json (open it in `atom gui`), as it goes: a kill loses at most the "
+                                   "last few seconds.")
     p.add_argument("video", nargs="?", help="video file or folder of frames")
     p.add_argument("--init", metavar="x,y,w,h",
                    help="first box in 0-based pixels (top-left corner, width, height), as OpenCV and the app show")
     p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--force", action="store_true", help="replace tracking results already in --out")
     p.add_argument("--batch", type=Path, default=None, metavar="LIST",
                    help="track many videos: a text file with one 'VIDEO x,y,w,h' per line")
     p.add_argument("--jobs", type=int, default=1, help="worker processes for --batch")
@@ -47,6 +65,10 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: stop like Ctrl+C (what was tracked is written), exit 143."""
+
+
 @dataclass
 class TrackJob:
     video: str
@@ -63,6 +85,12 @@ class TrackOutcome:
     total_s: float
     warning: str | None = None
     error: str | None = None
+    asked: int = 0  # frames the command asked for (the first one included)
+    warnings: list[str] = field(default_factory=list)  # an early end: which frame and why
+
+    @property
+    def complete(self) -> bool:
+        return self.error is None and self.frames >= self.asked
 
 
 def _frame_range(text: str | None, n: int) -> range:
@@ -85,88 +113,223 @@ def _check_box(box: Box, width: int, height: int) -> None:
         raise CommandError(f"the --init box {box.as_tuple()} lies outside the {width}x{height} image")
 
 
-def write_results(out: Path, frames: list[int], results: list) -> None:
-    """groundtruth.txt (LaSOT convention) and scores.csv (ours), each written atomically."""
-    out.mkdir(parents=True, exist_ok=True)
-    gt_tmp = out / ".groundtruth.txt.tmp"
-    with open(gt_tmp, "w") as f:
-        for r in results:
-            f.write(",".join(str(v) for v in to_one_based(r.box)) + "\n")
-    os.replace(gt_tmp, out / "groundtruth.txt")
-    csv_tmp = out / ".scores.csv.tmp"
-    with open(csv_tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["frame", "x", "y", "w", "h", "max_score", "predicted_iou", "status"])
-        for i, r in zip(frames, results):
-            iou = "" if r.iou is None else f"{r.iou:.4f}"
-            status = getattr(r.status, "value", r.status)
-            w.writerow([i, *(f"{v:.2f}" for v in r.box), f"{r.max_score:.4f}", iou, status])
-    os.replace(csv_tmp, out / "scores.csv")
+# ---- the output folder: checked, locked, written all together ---------------------------------------------
+
+class OutputFolder:
+    """``--out`` of one video: checked writable and locked before tracking, then written all together.
+
+    The lock is ``fcntl.flock`` on ``.atom-track.lock``: the kernel releases it when the process ends, however it
+    ends, so a killed run never leaves a folder locked. The lock file itself stays (removing it would let two
+    later runs lock two different files).
+    """
+
+    def __init__(self, path: Path, force: bool):
+        self.path = Path(path)
+        self.force = force
+        self._lock_fd: int | None = None
+
+    def open(self) -> OutputFolder:
+        """Check and lock the folder (CommandError with a one-line reason otherwise)."""
+        out = self.path
+        if out.exists() and not out.is_dir():
+            raise CommandError(f"--out {out} is a file, not a folder")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = temporary_name(out / "probe")
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            probe.unlink()
+        except OSError as exc:
+            raise CommandError(f"cannot write in --out {out}: {exc.strerror or exc}") from None
+        self._lock()
+        existing = [name for name in RESULT_FILES if (out / name).exists()]
+        if existing and not self.force:
+            self.close()
+            raise CommandError(f"{out} already holds tracking results ({', '.join(existing)}); pass --force to "
+                               f"replace them, or choose another --out")
+        return self
+
+    def _lock(self) -> None:
+        path = self.path / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # no flock (Windows): the folder is not locked
+            pass
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise CommandError(f"another atom track (process {holder}) is writing to {self.path}; wait for it "
+                               f"to finish, or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def write(self, texts: dict[str, str]) -> None:
+        """Replace the result files with ``texts`` (name -> text), all of them or none."""
+        with atomic_files() as files:
+            for name, text in texts.items():
+                files.write_text(self.path / name, text)
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
 
 
-def write_project(out: Path, video, video_path: str, frames: list[int], results: list, label: str) -> Path:
-    """project.json: the first frame as a manual keyframe, the rest as tracked frames with their evidence."""
-    from ..annotation import Document, Source
-    from ..annotation.project_io import save_project
-    from ..annotation.video_ref import describe_source
+# ---- one video --------------------------------------------------------------------------------------------
 
-    doc = Document(describe_source(video, str(Path(video_path).resolve())))
-    obj = doc.add_object(label)
-    doc.set_box(obj, frames[0], results[0].box, Source.MANUAL)
-    if len(frames) > 1:
-        doc.apply_tracked(obj, list(zip(frames[1:], results[1:])))
-    return save_project(doc, out / "project.json")
+class _Recorder:
+    """Follows a run for ``atom track``: writes each result into the document, and the files as it goes."""
+
+    def __init__(self, document, obj: int, out: OutputFolder, spec, progress=None):
+        from ..runs import RunObserver, RunRecorder
+
+        class Observer(RunObserver):
+            def started(inner, initial):
+                self.initial = initial
+
+            def result(inner, frame, result, image):
+                self._pending.append((frame, result))
+                self.results[frame] = result
+                if progress is not None:
+                    progress(1)
+                if time.monotonic() - self._written_at >= CHECKPOINT_S:
+                    self.checkpoint()
+
+        self.document, self.obj, self.out = document, obj, out
+        self.recorder = RunRecorder(document, spec) if spec is not None else None
+        self.observer = Observer()
+        self.initial = None
+        self.results: dict = {}
+        self._pending: list = []
+        self._written_at = time.monotonic()
+        self.first = None  # the start frame, once its box is known
+
+    def checkpoint(self) -> None:
+        """Write the three files as they stand now (all or none)."""
+        if self._pending and self.recorder is not None:
+            self.recorder.apply(self._pending)
+            self._pending = []
+        self.out.write(result_texts(self.document, self.obj, self.initial, self.results,
+                                    self.out.path / "project.json"))
+        self._written_at = time.monotonic()
 
 
-def track_video(job: TrackJob, args: argparse.Namespace, progress=None) -> TrackOutcome:
-    """Track one video and write its three files. Raises CommandError for bad input."""
-    from ..result import TrackResult
-    from ..trackers import make_tracker
+class _TimedTracker:
+    """The tracker, with the time spent in ``track`` counted (the speed printed excludes decoding)."""
+
+    def __init__(self, tracker):
+        self.tracker, self.seconds = tracker, 0.0
+
+    def initialize(self, frame, box):
+        return self.tracker.initialize(frame, box)
+
+    def update_with_box(self, frame, box):
+        return self.tracker.update_with_box(frame, box)
+
+    def track(self, frame):
+        t0 = time.perf_counter()
+        try:
+            return self.tracker.track(frame)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+
+def result_texts(document, obj: int, initial, results: dict, project_path: Path) -> dict[str, str]:
+    """groundtruth.txt (LaSOT's rule, ``lasot.groundtruth_line``), scores.csv and project.json of one object's
+    frames from its first state on."""
+    from ..annotation.formats._common import format_number
+    from ..annotation.formats.lasot import groundtruth_line
+    from ..annotation.project_io import project_text
+
+    states = list(document.states(obj))
+    gt = "".join(groundtruth_line(s.box, document.video.size) + "\n" for _, s in states)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["frame", "x", "y", "w", "h", "max_score", "predicted_iou", "status"])
+    for i, (frame, state) in enumerate(states):
+        result = initial if i == 0 else results.get(frame)
+        score = "" if result is None else f"{result.max_score:.4f}"
+        iou = "" if result is None or result.iou is None else f"{result.iou:.4f}"
+        status = "" if result is None else getattr(result.status, "value", result.status)
+        writer.writerow([frame, *(format_number(v) for v in state.box.as_tuple()), score, iou, status])
+    return {"groundtruth.txt": gt, "scores.csv": buf.getvalue(), "project.json": project_text(document, project_path)}
+
+
+def _open(job: TrackJob):
     from ..video import open_video
 
     try:
-        video = open_video(job.video)
+        return open_video(job.video)
     except VideoError as exc:
         raise CommandError(str(exc)) from None
     except FileNotFoundError:
         raise CommandError(f"no such file or folder: {job.video}") from None
-    frames = _frame_range(job.frames, video.num_frames)
-    _check_box(job.init, video.width, video.height)
+
+
+def track_video(job: TrackJob, args: argparse.Namespace, progress=None) -> TrackOutcome:
+    """Track one video, writing its three files as it goes. Raises CommandError for bad input (before any
+    tracking, and before anything is written)."""
+    from ..annotation import Document, Source
+    from ..annotation.video_ref import describe_source
+    from ..runs import FAILED, UNREADABLE, RunOptions, TrackerChoice, TrackerPool, plan_run, run_loop
+    from ..trackers import make_tracker
+
+    video = _open(job)
     try:
-        tracker = make_tracker(args.tracker, model_path=args.model, preset=args.preset, device=args.device)
-    except ModelFileError as exc:
-        raise CommandError(str(exc)) from None
-    warning = getattr(tracker, "warning", None)
-    results: list[TrackResult] = []
-    done: list[int] = []
-    t_track = 0.0
-    t0 = time.perf_counter()
-    try:
-        for i in frames:
-            try:
-                frame = video.read(i)
-            except VideoError as exc:
-                print(f"atom track: warning: {exc}; stopping at frame {i}", file=sys.stderr)
-                break
-            t1 = time.perf_counter()
-            if not results:
-                first = tracker.initialize(frame, job.init)
-                results.append(first if first is not None else TrackResult(box=job.init))
-            else:
-                results.append(tracker.track(frame))
-                t_track += time.perf_counter() - t1  # the first frame's initialisation is not tracking
-            done.append(i)
-            if progress is not None:
-                progress(1)
-    finally:
-        # Whatever happened (Ctrl+C, a crash in the tracker), what was tracked so far is written.
-        if results:
-            write_results(job.out, done, results)
-            write_project(job.out, video, job.video, done, results, getattr(args, "label", "object"))
+        frames = _frame_range(job.frames, video.num_frames)
+        _check_box(job.init, video.width, video.height)
+        out = OutputFolder(job.out, getattr(args, "force", False)).open()
+    except BaseException:
         video.close()
-    n = len(results)
-    fps = (n - 1) / t_track if n > 1 and t_track > 0 else 0.0
-    return TrackOutcome(job.video, n, fps, time.perf_counter() - t0, warning)
+        raise
+    warnings = []
+    asked = len(frames)
+    reported = getattr(video, "reported_num_frames", 0)
+    if job.frames is None and getattr(video, "count_corrected", False) and reported > video.num_frames:
+        asked = reported - frames.start
+        warnings.append(f"{job.video}: the file says {reported} frames but only {video.num_frames} decode (a "
+                        f"truncated file?): frame {video.num_frames} is the first that cannot be read")
+    try:
+        try:
+            tracker = make_tracker(args.tracker, model_path=args.model, preset=args.preset, device=args.device)
+        except ModelFileError as exc:
+            raise CommandError(str(exc)) from None
+        doc = Document(describe_source(video, str(Path(job.video).resolve())))
+        obj = doc.add_object(getattr(args, "label", "object"))
+        doc.set_box(obj, frames.start, job.init, Source.MANUAL)
+        options = RunOptions(tracker=TrackerChoice(args.tracker, args.model, args.preset, args.device))
+        spec = plan_run(doc, obj, frames.start, 1, len(frames) - 1, options, run_id=1) if len(frames) > 1 else None
+        timed = _TimedTracker(tracker)
+        pool = TrackerPool(lambda *a, **k: timed)
+        recorder = _Recorder(doc, obj, out, spec, progress)
+        t0 = time.perf_counter()
+        outcome = None
+        try:
+            if spec is None:
+                recorder.initial = tracker.initialize(video.read(frames.start), job.init)
+            else:
+                outcome = run_loop(spec, video, pool, recorder.observer)
+        finally:
+            # Whatever ended the run (the last frame, Ctrl+C, SIGTERM, an error), what was tracked is written.
+            recorder.checkpoint()
+        elapsed = time.perf_counter() - t0
+    finally:
+        out.close()
+        video.close()
+    done = 1 + (outcome.frames if outcome is not None else 0)
+    error = None
+    if outcome is not None and outcome.reason == UNREADABLE:
+        warnings.append(f"{job.video}: {outcome.error}")
+    elif outcome is not None and outcome.reason == FAILED:
+        error = outcome.error
+    if done < asked:
+        warnings.append(f"tracked {done} of the {asked} frames asked (frames {frames.start}.."
+                        f"{frames.start + done - 1}); what was tracked is written")
+    fps = (done - 1) / timed.seconds if done > 1 and timed.seconds > 0 else 0.0
+    return TrackOutcome(job.video, done, fps, elapsed, getattr(tracker, "warning", None), error, asked, warnings)
 
 
 # ---- many videos ------------------------------------------------------------------------------------------
@@ -229,6 +392,25 @@ def _unique_names(videos: list[str]) -> list[str]:
     return names
 
 
+def _check_batch_outputs(args: argparse.Namespace, jobs: list[TrackJob]) -> None:
+    """Before any tracking: --out is a writable folder, and no video's folder holds results (unless --force)."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = temporary_name(out / "probe")
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except OSError as exc:
+        raise CommandError(f"cannot write in --out {out}: {exc.strerror or exc}") from None
+    taken = [job.out.name for job in jobs if any((job.out / name).exists() for name in RESULT_FILES)]
+    if taken and not args.force:
+        raise CommandError(f"{out} already holds tracking results for {', '.join(taken[:5])}"
+                           f"{' ...' if len(taken) > 5 else ''}; pass --force to replace them, or choose another "
+                           f"--out")
+
+
 def run_batch(args: argparse.Namespace) -> int:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -240,6 +422,7 @@ def run_batch(args: argparse.Namespace) -> int:
     shard_i, shard_n = _parse_shard(args.shard)
     jobs = [TrackJob(v, b, args.out / name, args.frames)
             for k, ((v, b), name) in enumerate(zip(listed, names)) if k % shard_n == shard_i]
+    _check_batch_outputs(args, jobs)
     total = 0
     for job in jobs:
         try:
@@ -266,12 +449,23 @@ def run_batch(args: argparse.Namespace) -> int:
             bar.update(queue.get())
         outcomes = [f.result() for f in futures]
     bar.close()
-    failed = [o for o in outcomes if o.error]
+    incomplete = [o for o in outcomes if not o.complete]
     for o in outcomes:
-        state = f"FAILED: {o.error}" if o.error else f"{o.frames} frames, {o.fps:.1f} frames/s"
+        if o.error and not o.frames:
+            state = f"FAILED: {o.error}"
+        else:
+            state = f"{o.frames} of {o.asked} frames, {o.fps:.1f} frames/s"
+            if o.error:
+                state += f"; FAILED: {o.error}"
+            for warning in o.warnings:
+                state += f"; warning: {warning}"
         print(f"{o.video}: {state}")
-    print(f"{len(outcomes) - len(failed)} of {len(outcomes)} videos tracked; results in {args.out}")
-    return 1 if failed else 0
+    print(f"{len(outcomes) - len(incomplete)} of {len(outcomes)} videos tracked in full; results in {args.out}")
+    return 1 if incomplete else 0
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -292,16 +486,28 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     bar = tqdm(unit="frame", disable=args.quiet, file=sys.stderr, desc=Path(args.video).name)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)  # stop like Ctrl+C: the frames so far are written
     try:
         outcome = track_video(TrackJob(args.video, init, args.out, args.frames), args, progress=bar.update)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as exc:
+        bar.close()
         print("atom track: interrupted; what was tracked so far is written", file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
+    except OSError as exc:  # a write failed (a full disk): the files of the last complete write stay
+        bar.close()
+        print(f"atom track: error: cannot write the results in {args.out}: {exc.strerror or exc}; the files there "
+              f"are those of the last complete write", file=sys.stderr)
+        return 1
     finally:
+        signal.signal(signal.SIGTERM, previous)
         bar.close()
     if outcome.warning:
         print(f"atom track: warning: {outcome.warning}", file=sys.stderr)
+    for warning in outcome.warnings:
+        print(f"atom track: warning: {warning}", file=sys.stderr)
+    if outcome.error:
+        print(f"atom track: error: tracking stopped by {outcome.error}", file=sys.stderr)
     print(f"tracked {outcome.frames} frames with {args.tracker} in {outcome.total_s:.1f} s "
           f"({outcome.fps:.1f} frames/s tracking, {outcome.frames / max(outcome.total_s, 1e-9):.1f} with decoding); "
           f"results in {args.out}")
-    return 0
+    return 0 if outcome.complete else 1
