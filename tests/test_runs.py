@@ -93,10 +93,10 @@ def document(keyframes=(0,)) -> tuple[Document, int]:
     return doc, obj
 
 
-def track(doc, obj, frame, tracker, direction=1, max_frames=None, options=RunOptions(), reader=None,
+def track(doc, obj, frame, tracker, direction=1, max_frames=None, options=None, reader=None,
           stop_after=None):
     """Plan, run and write one run as the app and `atom track` do; returns (outcome, recorder)."""
-    spec = plan_run(doc, obj, frame, direction, max_frames, options)
+    spec = plan_run(doc, obj, frame, direction, max_frames, options or RunOptions())
     stop = threading.Event()
     seen = Collect(stop_after, stop)
     outcome = run_loop(spec, reader or Reader(), pool_of(tracker), seen, stop)
