@@ -40,7 +40,7 @@ def frame_caption(frame: int, num_frames: int, label: str, state) -> str:
     if state.source is not None:
         parts.append(state.source.value if state.source is not Source.MANUAL else "keyframe")
     if state.stale:
-        parts.append("stale: an earlier run's box past a correction, left out of exports (Shift+K keeps it)")
+        parts.append("stale: not exported (Shift+K keeps it)")
     elif state.status and state.source is Source.TRACKED:
         parts.append(state.status.replace("_", " "))
     if state.score is not None:
