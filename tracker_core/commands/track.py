@@ -115,6 +115,19 @@ def _check_box(box: Box, width: int, height: int) -> None:
 
 # ---- the output folder: checked, locked, written all together ---------------------------------------------
 
+def check_writable_folder(out: Path) -> None:
+    """``out`` is (or is made) a folder this process can create files in; CommandError with the reason if not."""
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = temporary_name(out / "probe")
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except OSError as exc:
+        raise CommandError(f"cannot write in --out {out}: {exc.strerror or exc}") from None
+
+
 class OutputFolder:
     """``--out`` of one video: checked writable and locked before tracking, then written all together.
 
@@ -131,15 +144,7 @@ class OutputFolder:
     def open(self) -> OutputFolder:
         """Check and lock the folder (CommandError with a one-line reason otherwise)."""
         out = self.path
-        if out.exists() and not out.is_dir():
-            raise CommandError(f"--out {out} is a file, not a folder")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            probe = temporary_name(out / "probe")
-            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            probe.unlink()
-        except OSError as exc:
-            raise CommandError(f"cannot write in --out {out}: {exc.strerror or exc}") from None
+        check_writable_folder(out)
         self._lock()
         existing = [name for name in RESULT_FILES if (out / name).exists()]
         if existing and not self.force:
@@ -395,15 +400,7 @@ def _unique_names(videos: list[str]) -> list[str]:
 def _check_batch_outputs(args: argparse.Namespace, jobs: list[TrackJob]) -> None:
     """Before any tracking: --out is a writable folder, and no video's folder holds results (unless --force)."""
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CommandError(f"--out {out} is a file, not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = temporary_name(out / "probe")
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        probe.unlink()
-    except OSError as exc:
-        raise CommandError(f"cannot write in --out {out}: {exc.strerror or exc}") from None
+    check_writable_folder(out)
     taken = [job.out.name for job in jobs if any((job.out / name).exists() for name in RESULT_FILES)]
     if taken and not args.force:
         raise CommandError(f"{out} already holds tracking results for {', '.join(taken[:5])}"
