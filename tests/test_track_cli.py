@@ -112,14 +112,20 @@ def test_review_video_export_is_h264_with_boxes(video, tmp_path):
 
 # ---- nothing lost: written as it goes, checked before tracking, locked, all files or none ------------------
 
-def read_results(out):
-    """The three files, checked against each other: one frame per line/row/state."""
+def read_results(out, same_checkpoint=True):
+    """The three files, checked against each other: one frame per line/row/state. A kill may land between the
+    three renames of a checkpoint: then (``same_checkpoint=False``) the files may be one checkpoint apart, each
+    whole, one a prefix of the other."""
     gt = (out / "groundtruth.txt").read_text().splitlines()
     rows = list(csv.DictReader(open(out / "scores.csv")))
     doc = load_project(out / "project.json")
     (obj,) = doc.object_ids
-    assert len(gt) == len(rows) == len(doc.frames(obj))
-    assert [int(r["frame"]) for r in rows] == doc.frames(obj)
+    frames = [[int(r["frame"]) for r in rows], doc.frames(obj), list(range(len(gt)))]
+    if same_checkpoint:
+        assert frames[0] == frames[1] == frames[2]
+    else:
+        shortest = min(len(f) for f in frames)
+        assert all(f[:shortest] == frames[1][:shortest] for f in frames)
     return gt, rows, doc
 
 
@@ -292,8 +298,8 @@ def test_kill_9_leaves_whole_files_of_the_frames_tracked_so_far(video, tmp_path)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            gt = out / "groundtruth.txt"
-            if gt.exists() and len(gt.read_text().splitlines()) >= 20:
+            project = out / "project.json"  # renamed last: the first two already hold 20 frames
+            if project.exists() and len(load_project(project).frames(1)) >= 20:
                 break
             time.sleep(0.05)
         assert proc.poll() is None, "the run ended before it could be killed"
@@ -302,5 +308,5 @@ def test_kill_9_leaves_whole_files_of_the_frames_tracked_so_far(video, tmp_path)
     finally:
         if proc.poll() is None:
             proc.kill()
-    gt, rows, doc = read_results(out)  # whole files that agree: the last checkpoint before the kill
-    assert 20 <= len(gt) < 200
+    gt, rows, doc = read_results(out, same_checkpoint=False)  # whole files of the last checkpoints before the kill
+    assert 20 <= len(doc.frames(1)) < 200

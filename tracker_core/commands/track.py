@@ -7,7 +7,8 @@ folder ``DIR/<name>/`` so a failed video costs only itself, and one progress bar
 Nothing tracked is lost. Tracking runs through ``tracker_core.runs`` (the app's engine), and the three files are
 written as it goes: every ``CHECKPOINT_S`` seconds and at the end, each time all three together or none
 (``atomic_files``), so a kill (even ``kill -9``) or a full disk loses at most the last seconds and never leaves a
-half-written file or a groundtruth.txt of one run beside the project of another. Before any tracking, ``--out``
+half-written file or a groundtruth.txt of one run beside the project of another (a kill in the microseconds
+between a checkpoint's three renames leaves whole files one checkpoint apart). Before any tracking, ``--out``
 must be a writable folder; a lock (``.atom-track.lock``) keeps a second ``atom track`` out of it while one
 writes; tracking results already there are replaced only with ``--force``. SIGTERM stops like Ctrl+C: the frames
 tracked so far are written. A video that ends early (a truncated file, an unreadable image in a frame folder) is
