@@ -12,7 +12,6 @@ from __future__ import annotations
 from PySide6.QtGui import QUndoCommand
 
 from tracker_core.annotation import Document, Snapshot
-from tracker_core.annotation.snapshot import SnapshotCollector  # noqa: F401  (the GUI's name for it)
 
 # A box correction and the tracking run started from it are one undo step: the run merges into the edit.
 CORRECTION_MERGE_ID = 1001

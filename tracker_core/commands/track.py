@@ -280,8 +280,8 @@ def track_video(job: TrackJob, args: argparse.Namespace, progress=None) -> Track
     tracking, and before anything is written)."""
     from ..annotation import Document, Source
     from ..annotation.video_ref import describe_source
-    from ..runs import FAILED, UNREADABLE, RunOptions, TrackerChoice, TrackerPool, plan_run, run_loop
-    from ..trackers import make_tracker
+    from ..runs import FAILED, UNREADABLE, RunOptions, TrackerPool, plan_run, run_loop
+    from ..trackers import TrackerSpec, make_tracker
 
     video = _open(job)
     try:
@@ -306,7 +306,7 @@ def track_video(job: TrackJob, args: argparse.Namespace, progress=None) -> Track
         doc = Document(describe_source(video, str(Path(job.video).resolve())))
         obj = doc.add_object(getattr(args, "label", "object"))
         doc.set_box(obj, frames.start, job.init, Source.MANUAL)
-        options = RunOptions(tracker=TrackerChoice(args.tracker, args.model, args.preset, args.device))
+        options = RunOptions(tracker=TrackerSpec(args.tracker, args.model, args.preset, args.device))
         spec = plan_run(doc, obj, frames.start, 1, len(frames) - 1, options, run_id=1) if len(frames) > 1 else None
         timed = _TimedTracker(tracker)
         pool = TrackerPool(lambda *a, **k: timed)
