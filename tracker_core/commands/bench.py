@@ -20,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..atomic_files import atomic_write_text
 from ..errors import CommandError
 from .evaluate import add_common_arguments, check_jobs, tracker_names
 
@@ -133,7 +134,7 @@ def run_annotate(args) -> int:
         result[n] = entry
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "annotate.json").write_text(json.dumps(result, indent=1) + "\n")
+    atomic_write_text(out / "annotate.json", json.dumps(result, indent=1) + "\n")
     print(annotate_table(result))
     if policies:
         print("\ncorrection policy: " + ", ".join(f"{n}: {p}" for n, p in policies.items()), file=sys.stderr)
@@ -183,7 +184,7 @@ def run_diagnose(args) -> int:
         entry["pooled"]["one_step_iou"] = float(sum(steps) / len(steps)) if steps else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "diagnose.json").write_text(json.dumps(result, indent=1) + "\n")
+    atomic_write_text(out / "diagnose.json", json.dumps(result, indent=1) + "\n")
     print(diagnose_table(result))
     if failures:
         print(f"{len(failures)} run(s) FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
@@ -244,7 +245,7 @@ def run_speed(args) -> int:
         result[task.label] = r
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "speed.json").write_text(json.dumps(result, indent=1) + "\n")
+    atomic_write_text(out / "speed.json", json.dumps(result, indent=1) + "\n")
     if result:
         print(speed_table(result))
     if failures:

@@ -18,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..atomic_files import atomic_write_text
 from ..datasets import KINDS as DATASET_KINDS
 from ..errors import CommandError
 from ..trackers import TRACKER_NAMES
@@ -150,9 +151,9 @@ def _write_outputs(out: Path, scored: list, failures: dict, num_sequences: int, 
         plot_curves(entries, out, title_suffix=f" ({num_sequences} sequences)")
     fail_path = out / "failures.json"
     if failures:
-        fail_path.write_text(json.dumps({t: {q: {"error": f.message, "traceback": f.details}
-                                             for q, f in d.items()} for t, d in failures.items()},
-                                        indent=1) + "\n")
+        atomic_write_text(fail_path, json.dumps({t: {q: {"error": f.message, "traceback": f.details}
+                                                     for q, f in d.items()} for t, d in failures.items()},
+                                                indent=1) + "\n")
     elif fail_path.exists():
         fail_path.unlink()
 

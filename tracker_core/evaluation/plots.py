@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic_files import atomic_path
 from . import metrics
 
 _PLOTS = (
@@ -52,7 +53,8 @@ def plot_curves(entries: dict[str, tuple[dict[str, np.ndarray], dict[str, float]
             ax.legend(loc="lower left" if key == "success" else "lower right", fontsize=8)
         fig.tight_layout()
         path = out_dir / fname
-        fig.savefig(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp)
         paths.append(path)
     return paths
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic_files import atomic_write_text
 from ..boxes import Box
 from ..datasets import Sequence, read_frame
 from ..errors import CommandError
@@ -82,7 +83,7 @@ def check_run_info(results_dir: Path, label: str, spec: TrackerSpec) -> None:
         if old is not None and old != info:
             raise CommandError(f"{path.parent} holds results of {old}, not {info}; use another --out")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(info, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(info, indent=1) + "\n")
 
 
 def run_ope(sequences: list[Sequence], specs: dict[str, TrackerSpec], results_dir: str | Path, jobs: int = 1,
@@ -200,5 +201,5 @@ def discover_result_labels(results_root: str | Path) -> list[str]:
 def write_summary(path: str | Path, scored: list[TrackerScores]) -> dict:
     summary = {"trackers": {s.label: s.summary() for s in scored}}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(summary, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(summary, indent=1) + "\n")
     return summary
