@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from ..annotation.atomic_write import atomic_write_bytes
+from ..atomic_files import atomic_write_bytes
 from ..errors import CommandError
 from ..iounet import AtomIoUNet
 from .card import model_card, model_card_markdown
