@@ -413,7 +413,17 @@ def test_widths_argument():
         parse_widths(["test=32"], "resnet18")
 
 
-def test_atom_train_end_to_end_exports_a_loadable_model(tmp_path):
+def test_the_epoch_criterion_falls_back_to_what_the_epoch_measured():
+    from tracker_core.training.settings import criterion_key
+
+    tracked = {"train_loss": 0.2, "val_loss": 0.1, "val_auc": 62.7}
+    assert criterion_key("val_auc", tracked) == "val_auc"
+    assert criterion_key("val_loss", tracked) == "val_loss"
+    assert criterion_key("val_auc", {"train_loss": 0.2, "val_loss": 0.1}) == "val_loss"  # no tracking this run
+    assert criterion_key("val_pearson", {"train_loss": 0.2}) == "train_loss"  # no validation at all
+
+
+def test_atom_train_end_to_end_exports_a_loadable_model(tmp_path, capsys):
     from tracker_core.cli import main
     from tracker_core.model_io import load_model
 
@@ -437,7 +447,10 @@ def test_atom_train_end_to_end_exports_a_loadable_model(tmp_path):
     online = ["train", "--data", f"synthetic:{images}", "--pairs-per-epoch", "2", "--epochs", "1", "--batch", "2",
               "--val-pairs", "0", "--iounet-widths", "pred_input=8,8", "pred_inter=8,8", "ref=8,8", "test=8,8",
               "--out", str(tmp_path / "online"), "--no-progress", "--device", "cpu"]
+    capsys.readouterr()
     assert main(online) == 0
+    printed = capsys.readouterr()
+    assert "best epoch 1 by train_loss" in printed.out + printed.err
     card = load_model(tmp_path / "online" / "model.json").info["model_card"]
     assert card["best_epoch_chosen_by"] == "train_loss" and card["pairs_seen"] == 2
     # The Lite0 cells' offset is set and stored; validation measured the refinement.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime
 
 from ..config import CROP_GEOMETRY
-from .settings import TrainSettings
+from .settings import TrainSettings, criterion_key
 
 __all__ = ["HISTORY_KEYS", "model_card", "model_card_markdown"]
 
@@ -49,7 +49,7 @@ def model_card(settings: TrainSettings, *, widths: dict, iounet_parameters: int,
     """
     s = settings
     best = next(r for r in history if r["epoch"] == best_epoch)
-    chosen_by = s.best_by if (validation_pairs or s.val_tracking) else "train_loss"
+    chosen_by = criterion_key(s.best_by, best)
     card = {
         "summary": f"ATOM IoU-Net for the {s.backbone} backbone, trained with `atom train`.",
         "backbone": s.backbone,

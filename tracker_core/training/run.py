@@ -32,7 +32,7 @@ from .export import export_checkpoint, load_best_iounet, model_info
 from .feature_pool import FeaturePool, GroupDataset, build_pool
 from .processing import PairProcessor, ProcessingConfig, draw_proposals
 from .sampler import GroupSampler
-from .settings import CHECKPOINT_NAME, SETTINGS_NAME, TrainSettings, command_line
+from .settings import CHECKPOINT_NAME, SETTINGS_NAME, TrainSettings, command_line, criterion_key
 from .trainer import OnlineData, PoolData, TrainConfig, Trainer, seeded_generator
 
 __all__ = ["build_sources", "pool_manifest", "train", "train_config"]
@@ -299,7 +299,10 @@ def train(s: TrainSettings, *, resume: bool = False, progress: bool = True, repr
     json_path = export_checkpoint(out / CHECKPOINT_NAME, backbone.cpu(), s.export or out / "model", card, s.sample())
     atomic_write_bytes(out / "MODEL_CARD.md", model_card_markdown(card, f"Model card: {json_path.stem}").encode())
     best_rec = next(r for r in trainer.history if r["epoch"] == best["epoch"])
-    log(f"best epoch {best['epoch']} (validation loss {best_rec.get('val_loss', float('nan')):.4f}, "
+    # Name the criterion that chose the epoch: the loss and Pearson are context, not the reason.
+    key = criterion_key(s.best_by, best_rec)
+    log(f"best epoch {best['epoch']} by {key} ({key} {best_rec[key]:.4g}; "
+        f"validation loss {best_rec.get('val_loss', float('nan')):.4f}, "
         f"Pearson {best_rec.get('val_pearson', float('nan')):.3f}); model: {json_path}; "
         f"{(time.time() - t0) / 60:.1f} min")
     return json_path

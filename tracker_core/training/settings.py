@@ -355,3 +355,15 @@ def parse_widths(values: list[str] | None, backbone: str) -> dict:
                                f"positive integers, got {item!r}")
         widths[key] = pair
     return widths
+
+
+# The epoch criteria where a larger value is better (the trainer negates them to rank epochs).
+HIGHER_IS_BETTER = ("val_pearson", "val_refined_iou", "val_auc")
+
+
+def criterion_key(best_by: str, record: dict) -> str:
+    """The record key that ranks an epoch: ``best_by`` when the epoch has it, else the validation loss, else the
+    training loss (a run without validation has neither a validation loss nor a tracking AUC)."""
+    if best_by in HIGHER_IS_BETTER and best_by in record:
+        return best_by
+    return "val_loss" if "val_loss" in record else "train_loss"

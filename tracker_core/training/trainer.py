@@ -32,7 +32,7 @@ from ..refinement import jittered_boxes, optimize_boxes, select_box
 from .distributed import DistContext, all_reduce_mean, shard_indices, wrap_model
 from .feature_pool import FeaturePool, GroupDataset, collate_groups, extract_features
 from .processing import MIN_IOU, SIGMA_FACTORS, draw_proposals, iou_targets
-from .settings import CHECKPOINT_NAME, TrainSettings
+from .settings import CHECKPOINT_NAME, HIGHER_IS_BETTER, TrainSettings, criterion_key
 
 __all__ = ["OnlineData", "PoolData", "TrainConfig", "Trainer", "evaluate", "seeded_generator"]
 
@@ -61,9 +61,6 @@ class TrainConfig:
     # with the epoch's net: what the net is for; needs an epoch hook that reports it); without validation, the
     # lowest training loss.
     best_by: str = TrainSettings.best_by
-
-
-HIGHER_IS_BETTER = ("val_pearson", "val_refined_iou", "val_auc")
 
 
 def seeded_generator(*keys: int) -> torch.Generator:
@@ -385,10 +382,8 @@ class Trainer:
                 record.update(self.epoch_hook(epoch, self.iounet))
             record["seconds"] = round(time.time() - t0, 1)
             # Lower is better; correlations, IoUs and AUCs are negated.
-            if c.best_by in HIGHER_IS_BETTER and c.best_by in record:
-                metric = -record[c.best_by]
-            else:
-                metric = record.get("val_loss", record["train_loss"])
+            key = criterion_key(c.best_by, record)
+            metric = -record[key] if key in HIGHER_IS_BETTER else record[key]
             self.history.append(record)
             self.epoch = epoch
             if self.best is None or (math.isfinite(metric) and metric < self.best["metric"]):
