@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tracker_core.atomic_files import atomic_write_text
 from tracker_core.boxes import iou_matrix
 from tracker_core.cli import main as atom_main
 from tracker_core.datasets import list_images, load_datasets
@@ -64,8 +65,8 @@ def main() -> None:
     fps = float(np.mean([r["fps"] for r in rows.values()]))
     print(f"{'ALL':16s} frames {total:5d}  mean IoU {mean_iou:.3f} (mean over sequences)  {fps:6.1f} frames/s (mean)")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "track_summary.json").write_text(json.dumps({"sequences": rows, "mean_iou": mean_iou,
-                                                             "mean_fps": fps, "preset": args.preset}, indent=1))
+    atomic_write_text(args.out / "track_summary.json", json.dumps({"sequences": rows, "mean_iou": mean_iou,
+                                                                  "mean_fps": fps, "preset": args.preset}, indent=1))
 
 
 if __name__ == "__main__":

@@ -299,7 +299,7 @@ def project_text(document: Document, project_path: str | os.PathLike | None = No
 
 
 def save_project(document: Document, path: str | os.PathLike) -> Path:
-    """Write the project atomically (temporary file in the same folder, fsync, rename)."""
+    """Write the project atomically (``atomic_files``: the old file or the new one, never half of one)."""
     return atomic_write_text(path, project_text(document, path))
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from ..atomic_files import atomic_write_text
 from ..datasets import KINDS as DATASET_KINDS
 from ..errors import CommandError
+from ..evaluation.metrics import ABSENT_CONVENTIONS
 from ..trackers import TRACKER_NAMES
 
 
@@ -32,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=f"dataset kinds: {', '.join(DATASET_KINDS)}; trackers: {', '.join(TRACKER_NAMES)}")
     add_common_arguments(p)
     p.add_argument("--out", help="output folder (results/, summary.json, plots); required unless --results")
-    p.add_argument("--absent", choices=("lasot", "got10k"), default="lasot",
+    p.add_argument("--absent", choices=ABSENT_CONVENTIONS, default="lasot",
                    help="absent frames: lasot = count as failures (default), got10k = leave out")
     p.add_argument("--results", metavar="DIR2",
                    help="score existing result folders DIR2/<tracker>/<seq>.txt instead of running trackers")

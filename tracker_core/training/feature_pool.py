@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic_files import atomic_path
+from ..atomic_files import atomic_path, atomic_write_text
 from .processing import PairProcessor, ProcessedGroup
 from .sampler import GroupSampler
 
@@ -198,7 +198,7 @@ def build_pool(folder: str | Path, dataset: GroupDataset, backbone: torch.nn.Mod
         old.pop("groups", None)
         if old != json.loads(json.dumps(manifest)):
             raise ValueError(f"{folder} holds a pool built with other settings; delete it or use another --out")
-    manifest_path.write_text(json.dumps(dict(manifest, groups=len(dataset)), indent=2) + "\n")
+    atomic_write_text(manifest_path, json.dumps(dict(manifest, groups=len(dataset)), indent=2) + "\n")
     num_shards = -(-len(dataset) // groups_per_shard)
     paths = [folder / f"shard_{s:05d}.pt" for s in range(num_shards)]
     complete: dict[int, int] = {}  # shard -> groups; shards are read again only at the end (concat)
