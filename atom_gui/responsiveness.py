@@ -1,10 +1,14 @@
 """How responsive the window stays while the tracker works: event-loop latency while tracking (a benchmark).
 
 A 10 ms precise QTimer runs on the GUI thread and records how late each tick fires; any work that blocks the
-event loop (decoding, tracking, a slow redraw) shows up as lateness. The figure reported is the p99 lateness
-during a tracking run of the real window (goal: under 50 ms), with the app's tracking frames per second.
+event loop (decoding, tracking, a slow redraw) shows up as lateness. The figures reported are the p99 lateness
+during a tracking run of the real window (goal: under 50 ms), the same from the open until the first tracked
+frame (model loading and the first frame's initialisation), the time from Space to the first tracked frame
+(``space_to_first_frame_s``, after the person paused ``--think`` seconds between drawing the box and pressing
+Space), the app's tracking frames per second, and the process's peak resident memory.
 
     python -m atom_gui.responsiveness [VIDEO] [--tracker atom] [--frames 100] [--box x,y,w,h] [--start N]
+                                      [--think SECONDS]
 
 Without VIDEO it uses the demo video (bikes.mp4) and a box on its cyclist. It is a benchmark, not a test: the
 numbers depend on the machine and its load.
@@ -73,11 +77,12 @@ def summarize(lateness_ms: list[float]) -> dict:
 
 
 def measure(video: str | None = None, tracker: str = "atom", frames: int = 100, box: str | None = None,
-            start: int | None = None, device: str = "auto", preset: str = "default",
+            start: int | None = None, device: str = "auto", preset: str = "default", think_s: float = 2.0,
             timeout_s: float = 1800.0) -> dict:
-    """Open the real window on ``video``, track ``frames`` frames from ``box`` on frame ``start``, and return
-    the event-loop lateness during the run with the run's frames per second (model loading excluded: the
-    probe starts with the first tracked frame)."""
+    """Open the real window on ``video``, draw ``box`` on frame ``start``, wait ``think_s`` seconds, press Space
+    for ``frames`` frames, and return the event-loop lateness during the run (the probe starts with the first
+    tracked frame) and before it (from the open), the time from Space to the first tracked frame, the run's
+    frames per second and the peak resident memory."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen" if not os.environ.get("DISPLAY") else "")
     import tempfile
 
@@ -114,24 +119,40 @@ def measure(video: str | None = None, tracker: str = "atom", frames: int = 100, 
             time.sleep(0.002)
         return condition()
 
+    startup = LatencyProbe()
+    startup.start()
     window.open_path(video)
     if not wait(lambda: window.source is not None and window._displayed is not None, 120):
         raise RuntimeError(window.last_error[1] if window.last_error else "the video did not open")
     window.go_to(start)
     wait(lambda: window._displayed == start, 30)
     window._apply_box(parse_box_arg(box), corrected=False)
+    wait(lambda: False, think_s)  # the person looks at the box before pressing Space
     probe = LatencyProbe()
-    window.controller.resultsApplied.connect(probe.start_once)  # on the GUI thread, after model loading
-    started = time.perf_counter()
+    first_result: list[float] = []
+    before_run: dict = {}
+
+    def on_result(*_args) -> None:
+        if not first_result:
+            first_result.append(time.perf_counter())
+            before_run.update(startup.stop())
+            probe.start()
+
+    window.controller.resultsApplied.connect(on_result)  # on the GUI thread
     loop = QEventLoop()  # a real event loop, as in the app (not processEvents in a polling loop)
     window.controller.runEnded.connect(loop.quit)
     QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+    started = time.perf_counter()
     if not window.start_tracking(1, frames):
         raise RuntimeError(window.statusBar().currentMessage())
     loop.exec()
     stats = probe.stop()
+    before_run = before_run or startup.stop()
     reason, tracked, fps = window.last_run or ("timeout", 0, 0.0)
-    stats.update({"tracker": tracker, "frames": tracked, "end": reason, "tracking_fps": fps,
+    stats.update({"startup_p99_ms": before_run["p99_ms"], "startup_max_ms": before_run["max_ms"],
+                  "space_to_first_frame_s": first_result[0] - started if first_result else None,
+                  "think_s": think_s, "peak_rss_mb": peak_rss_mb(),
+                  "tracker": tracker, "frames": tracked, "end": reason, "tracking_fps": fps,
                   "wall_s": time.perf_counter() - started, "video": str(video),
                   "qt_platform": os.environ.get("QT_QPA_PLATFORM", ""),
                   "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
@@ -139,6 +160,16 @@ def measure(video: str | None = None, tracker: str = "atom", frames: int = 100, 
     window.close()
     tmp.cleanup()
     return stats
+
+
+def peak_rss_mb() -> float | None:
+    """The process's peak resident memory so far (Linux and macOS; None elsewhere)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024.0 if sys.platform != "darwin" else peak / (1024.0 * 1024.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,13 +181,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=int)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--preset", default="default")
+    parser.add_argument("--think", type=float, default=2.0,
+                        help="seconds between drawing the box and pressing Space (default 2)")
     args = parser.parse_args(argv)
-    stats = measure(args.video, args.tracker, args.frames, args.box, args.start, args.device, args.preset)
+    stats = measure(args.video, args.tracker, args.frames, args.box, args.start, args.device, args.preset,
+                    args.think)
     print(json.dumps(stats, indent=1))
     print(f"event-loop lateness while tracking: p99 {stats['p99_ms']:.1f} ms (goal < 50), "
           f"max {stats['max_ms']:.1f} ms; GUI thread on the CPU {100 * stats.get('gui_thread_cpu_share', 0):.0f}% "
           f"of the time; {stats['frames']} frames at {stats['tracking_fps']:.1f} frames/s ({stats['tracker']}); "
-          f"load average {stats['load_average_1min']} on {stats['cpu_count']} cores", file=sys.stderr)
+          f"Space to the first tracked frame {stats['space_to_first_frame_s'] or float('nan'):.2f} s "
+          f"({stats['think_s']:g} s after the box); before the run p99 {stats['startup_p99_ms']:.1f} ms; "
+          f"peak memory {stats['peak_rss_mb'] or float('nan'):.0f} MB; load average {stats['load_average_1min']} on {stats['cpu_count']} cores", file=sys.stderr)
     return 0
 
 
