@@ -6,11 +6,10 @@ import dataclasses
 import sys
 
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-APP_NAME = "ATOM Annotator"
+from .settings import APP_NAME
 
 
 def qt_binding_problem() -> str | None:
@@ -33,8 +32,7 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     """The QApplication (the existing one when there is one), dark-themed: video and heat maps read better on
     a dark surround, and pyqtgraph's panels are dark already."""
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
-    app.setApplicationName(APP_NAME)
-    app.setOrganizationName(APP_NAME)
+    app.setApplicationName(APP_NAME)  # no organisation: it would name the settings and data folders twice
     app.setStyle("Fusion")
     palette = QPalette()
     for role, color in ((QPalette.ColorRole.Window, "#1c2128"), (QPalette.ColorRole.WindowText, "#e6edf3"),
@@ -63,9 +61,9 @@ def run_app(path: str | None, overrides: dict | None = None) -> int:
         raise CommandError(problem)
     app = make_application()
     from .main_window import MainWindow
-    from .settings import AppSettings
+    from .settings import AppSettings, user_qsettings
 
-    qsettings = QSettings(APP_NAME, APP_NAME)
+    qsettings = user_qsettings()
     settings = dataclasses.replace(AppSettings.load(qsettings), **(overrides or {}))
     window = MainWindow(qsettings=qsettings, settings=settings)
     window.show()

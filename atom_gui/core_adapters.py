@@ -63,6 +63,16 @@ def make_tracker(name: str, model_path: str | None = None, preset: str | None = 
                              correction_policy=correction_policy)
 
 
+def not_found_threshold(name: str, preset: str) -> float | None:
+    """The peak score under which the tracker reports a frame "not found" (None: a classic tracker, whose
+    status is OpenCV's own verdict)."""
+    if not is_atom_tracker(name):
+        return None
+    from tracker_core.config import preset as make_preset
+
+    return make_preset(preset).localization.target_not_found_threshold
+
+
 def reserve_a_core_for_the_window() -> None:
     """Let torch use one CPU core fewer than the machine has, so the GUI thread always finds one free.
 

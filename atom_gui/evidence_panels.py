@@ -7,10 +7,12 @@ what it draws.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QPen
+from PySide6.QtGui import QFont, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from tracker_core.boxes import Box
@@ -28,6 +30,20 @@ def _title(text: str) -> QLabel:
     label = QLabel(text)
     label.setStyleSheet("color: #c9d1d9; font-weight: 600; padding: 2px 4px;")
     return label
+
+
+def _colorbar(color_map: pg.ColorMap) -> pg.ColorBarItem:
+    """A thin colour bar with three ticks (0, 0.5, 1): more would overlap in a small window."""
+    bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=color_map, interactive=False, width=10)
+    bar.axis.setTicks([[(0.0, "0"), (0.5, ".5"), (1.0, "1")], []])
+    bar.axis.setStyle(tickFont=_small_font(), tickTextOffset=2)
+    return bar
+
+
+def _small_font() -> QFont:
+    font = QFont()
+    font.setPointSizeF(7.5)
+    return font
 
 
 def _image_plot() -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem]:
@@ -52,8 +68,7 @@ class ConfidencePanel(QWidget):
         self.plot_widget, self.plot = _image_plot()
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
-        self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get(CONFIDENCE_COLORMAP),
-                                        interactive=False, width=12, label="score")
+        self.colorbar = _colorbar(pg.colormap.get(CONFIDENCE_COLORMAP))
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
         self.marks = pg.ScatterPlotItem(pxMode=True)
         self.marks.setZValue(10)
@@ -67,13 +82,14 @@ class ConfidencePanel(QWidget):
         layout.addWidget(self.plot_widget)
         self.show_result(None)
 
-    def show_result(self, result: TrackResult | None, tracker_name: str = "") -> None:
+    def show_result(self, result: TrackResult | None, tracker_name: str = "", why: str = "") -> None:
+        """The result's score map; without one, ``why`` says why (the window knows: a keyframe, not tracked…)."""
         if result is None or result.score_map is None or result.score_map_rect is None:
             self.image.clear()
             self.marks.clear()
-            why = f"{tracker_name.upper()} has no score map" if result is not None and tracker_name else \
-                "No score map for this frame"
-            self.placeholder.setText(why)
+            if result is not None and tracker_name:
+                why = f"{tracker_name.upper()} has no score map"
+            self.placeholder.setText(_wrapped(why or "No score map for this frame"))
             self.placeholder.setPos(9, 9)
             self.placeholder.show()
             self.plot.setRange(QRectF(0, 0, 18, 18), padding=0)
@@ -109,8 +125,7 @@ class IoUPanel(QWidget):
         self.plot_widget, self.plot = _image_plot()
         self.crop = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.crop)
-        self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=IOU_COLORMAP, interactive=False, width=12,
-                                        label="IoU")
+        self.colorbar = _colorbar(IOU_COLORMAP)
         # The bar only explains the proposal colours; it drives no image, so give it a hidden dummy one.
         self._bar_image = pg.ImageItem()
         self.colorbar.setImageItem(self._bar_image, insert_in=self.plot)
@@ -124,14 +139,16 @@ class IoUPanel(QWidget):
         layout.addWidget(self.plot_widget)
         self.show_result(None, None)
 
-    def show_result(self, result: TrackResult | None, frame: np.ndarray | None, tracker_name: str = "") -> None:
+    def show_result(self, result: TrackResult | None, frame: np.ndarray | None, tracker_name: str = "",
+                    why: str = "") -> None:
+        """The proposals of ``result`` over the frame; without them, ``why`` says why."""
         for item in self._items:
             self.plot.removeItem(item)
         self._items = []
         region = self._region(result, frame)
         if result is None or frame is None or region is None:
             self.crop.clear()
-            self.placeholder.setText("No frame tracked yet")
+            self.placeholder.setText(_wrapped(why or "No tracker result for this frame"))
             self.placeholder.setPos(50, 50)
             self.placeholder.show()
             self.plot.setRange(QRectF(0, 0, 100, 100), padding=0)
@@ -202,41 +219,37 @@ class IoUPanel(QWidget):
 
 
 class ScoreCurvesPanel(QWidget):
-    """Max score and predicted IoU over the frames, with the lost and hard-negative thresholds.
+    """Max score and predicted IoU over the frames, with the lines the frame states are decided by.
+
+    Only rules on these two values are drawn, each labelled with its rule: the tracker calls a frame "not found"
+    when its peak score is under its threshold, and the app marks a tracked frame "low confidence" (the strip's
+    red row, L / Shift+L) under the settings' score and IoU thresholds. Hard negative and uncertain compare the
+    second peak with the first, which no curve here shows, so they get no line. The legend is the caption: a
+    legend box inside the plot would hide the curves.
 
     frameRequested(int): the person dragged the current-frame line.
     """
 
     frameRequested = Signal(int)
 
-    def __init__(self, not_found_threshold: float = 0.25, hard_negative_threshold: float = 0.5, parent=None):
+    def __init__(self, parent=None):
         super().__init__(parent)
-        self.caption = _title("Max score and predicted IoU over frames")
+        self.caption = _title(f"<span style='color:{palette.MAX_SCORE_CURVE_COLOR}'>━ max score</span>&nbsp;&nbsp;"
+                              f"<span style='color:{palette.IOU_CURVE_COLOR}'>━ predicted IoU</span>"
+                              f"&nbsp;&nbsp;over frames")
+        self.caption.setTextFormat(Qt.TextFormat.RichText)
         self.plot = pg.PlotWidget(background="#15181c")
         self.plot.setYRange(0, 1.05, padding=0)
         self.plot.setMouseEnabled(x=True, y=False)
         self.plot.showGrid(x=False, y=True, alpha=0.15)
         self.plot.getAxis("bottom").setLabel("frame")
+        self.plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, ".5"), (1.0, "1")], []])
         self.plot.setXRange(0, 100, padding=0)
-        legend = self.plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
-        legend.setBrush(pg.mkBrush(0, 0, 0, 120))
-        self.score_curve = self.plot.plot(pen=pg.mkPen(palette.MAX_SCORE_CURVE_COLOR, width=1.5), name="max score",
-                                          connect="finite")
-        self.iou_curve = self.plot.plot(pen=pg.mkPen(palette.IOU_CURVE_COLOR, width=1.5), name="predicted IoU",
-                                        connect="finite")
-        dash = Qt.PenStyle.DashLine
-        self.not_found_line = pg.InfiniteLine(not_found_threshold, angle=0, movable=False,
-                                              pen=pg.mkPen(palette.LOW_CONFIDENCE_COLOR, style=dash),
-                                              label="lost",
-                                              labelOpts=dict(position=0.98, color="#ff6b6b", anchors=[(1, 1), (1, 1)]))
-        self.hard_negative_line = pg.InfiniteLine(hard_negative_threshold, angle=0, movable=False,
-                                                  pen=pg.mkPen(palette.STATUS_COLORS_BY_NAME["hard_negative"],
-                                                               style=dash),
-                                                  label="hard negative",
-                                                  labelOpts=dict(position=0.98, color="#ffab5e",
-                                                                 anchors=[(1, 1), (1, 1)]))
-        self.plot.addItem(self.not_found_line)
-        self.plot.addItem(self.hard_negative_line)
+        self.score_curve = self.plot.plot(pen=pg.mkPen(palette.MAX_SCORE_CURVE_COLOR, width=1.5), connect="finite")
+        self.iou_curve = self.plot.plot(pen=pg.mkPen(palette.IOU_CURVE_COLOR, width=1.5), connect="finite")
+        self.not_found_line = self._rule_line(palette.LOW_CONFIDENCE_COLOR, 0.98)
+        self.low_score_line = self._rule_line(palette.MAX_SCORE_CURVE_COLOR, 0.6)
+        self.low_iou_line = self._rule_line(palette.IOU_CURVE_COLOR, 0.3)
         self.current_line = pg.InfiniteLine(0, angle=90, movable=True,
                                             pen=pg.mkPen(palette.CURRENT_FRAME_COLOR, width=1),
                                             hoverPen=pg.mkPen("#4da3ff", width=2))
@@ -249,9 +262,27 @@ class ScoreCurvesPanel(QWidget):
         layout.addWidget(self.plot)
         self._num_frames = 0
 
-    def set_thresholds(self, not_found: float, hard_negative: float) -> None:
-        self.not_found_line.setValue(not_found)
-        self.hard_negative_line.setValue(hard_negative)
+    def _rule_line(self, color: str, position: float) -> pg.InfiniteLine:
+        line = pg.InfiniteLine(0, angle=0, movable=False, pen=pg.mkPen(color, style=Qt.PenStyle.DashLine),
+                               label="", labelOpts=dict(position=position, color=color, anchors=[(1, 1), (1, 1)]))
+        self.plot.addItem(line)
+        return line
+
+    def set_rules(self, not_found: float | None, low_score: float, low_iou: float) -> None:
+        """The thresholds: the tracker's "not found" peak score (None: the tracker has none), and the app's
+        low-confidence score and IoU. A low-confidence score equal to the not-found one shares its line."""
+        lines = ((self.not_found_line, not_found, f"not found: peak < {not_found:.2f}" if not_found is not None
+                  else ""),
+                 (self.low_score_line, low_score, f"low: score < {low_score:.2f}"),
+                 (self.low_iou_line, low_iou, f"low: IoU < {low_iou:.2f}"))
+        for line, value, text in lines:
+            line.setVisible(value is not None)
+            if value is not None:
+                line.setValue(value)
+                line.label.setFormat(text)
+        if not_found is not None and abs(low_score - not_found) < 1e-6:
+            self.low_score_line.setVisible(False)
+            self.not_found_line.label.setFormat(f"not found, low: peak < {not_found:.2f}")
 
     def set_curves(self, score: np.ndarray | None, iou: np.ndarray | None) -> None:
         """The whole track's curves (NaN where a frame has no value: gaps, not zeros)."""
@@ -285,6 +316,13 @@ class EvidencePanels(QSplitter):
             self.addWidget(panel)
         self.setSizes([300, 300, 220])
 
-    def show_result(self, result: TrackResult | None, frame: np.ndarray | None, tracker_name: str = "") -> None:
-        self.confidence.show_result(result, tracker_name)
-        self.iou.show_result(result, frame, tracker_name)
+    def show_result(self, result: TrackResult | None, frame: np.ndarray | None, tracker_name: str = "",
+                    why: str = "") -> None:
+        """A frame's evidence; ``why``: the reason there is none, for the placeholders."""
+        self.confidence.show_result(result, tracker_name, why)
+        self.iou.show_result(result, frame, tracker_name, why)
+
+
+def _wrapped(text: str, width: int = 28) -> str:
+    """Placeholder text in lines of about ``width`` characters (a narrow panel would cut one long line)."""
+    return "\n".join(textwrap.wrap(text, width)) or text

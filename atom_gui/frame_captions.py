@@ -1,11 +1,73 @@
-"""How one frame's state reads on screen: the box colour, the label over the box, the status-bar line."""
+"""How one frame reads on screen: the boxes with their colours and labels, the hint, whether a drag draws, and
+the status-bar line. Qt-free decisions (:func:`describe_frame`); the window hands the result to the frame view.
+"""
 
 from __future__ import annotations
 
-from tracker_core.annotation import Source
+from dataclasses import dataclass, field
+
+from tracker_core.annotation import Document, Source
+from tracker_core.boxes import Box
 from tracker_core.result import Status
 
 from . import palette
+
+
+@dataclass(frozen=True)
+class BoxOverlay:
+    box: Box
+    color: str
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class FrameOverlay:
+    """What the frame view shows on one frame.
+
+    current: the current object's box, editable (None: none here, or flagged).
+    flagged: its box on a frame flagged occluded or out of view: drawn dashed, not editable (the box LaSOT
+    still exports there). others: the other objects' visible boxes. draw_mode: a plain drag draws a box (else
+    it pans). hint: the line shown over the view ("" for none). status: the status-bar line.
+    """
+
+    current: BoxOverlay | None = None
+    flagged: BoxOverlay | None = None
+    others: list[BoxOverlay] = field(default_factory=list)
+    draw_mode: bool = True
+    hint: str = ""
+    status: str = ""
+
+
+def describe_frame(document: Document, frame: int, object_id: int | None, drawing: bool) -> FrameOverlay:
+    """The overlay of ``frame`` with ``object_id`` current; ``drawing``: N was pressed (the next drag draws)."""
+    last = document.num_frames - 1
+    if object_id is None:  # every object deleted: nothing to show, a drag starts a new object
+        return FrameOverlay(hint="Drag on the frame to draw the box of a new object, then press Space to track",
+                            status=f"Frame {frame} / {last} · no object")
+    others = []
+    for obj in document.objects():
+        state = document.state(obj.id, frame)
+        if obj.id != object_id and state is not None and state.box is not None and not state.flagged:
+            others.append(BoxOverlay(state.box, state_color(state), obj.label))
+    state = document.state(object_id, frame)
+    label = document.object(object_id).label
+    current = flagged = None
+    if state is not None and state.box is not None:
+        if state.flagged:
+            what = "occluded" if state.occluded else "out of view"
+            flagged = BoxOverlay(state.box, palette.OCCLUDED_COLOR, f"{label} · {what} (box kept for export)")
+        else:
+            current = BoxOverlay(state.box, state_color(state), box_caption(label, state))
+    # A drag draws a box wherever this object shows none (its first box, a frame the tracker has not reached,
+    # a flagged frame) or after N; on a box it moves the box, elsewhere it pans (Shift+drag always draws).
+    draw_mode = drawing or current is None
+    if current is None and not document.frames(object_id):
+        hint = f"Drag on the frame to draw the box around {label}, then press Space to track"
+    elif drawing:
+        hint = f"Drag on the frame to draw the box of {label}"
+    else:
+        hint = ""
+    return FrameOverlay(current, flagged, others, draw_mode, hint, frame_caption(frame, last + 1, label, state))
 
 
 def state_color(state) -> str:

@@ -3,7 +3,11 @@
 A pyqtgraph ImageItem in an aspect-locked, y-down ViewBox, so one view unit is one image pixel and a box's
 ``(x, y, w, h)`` is drawn as is (the project's continuous 0-based convention). The wheel zooms, a drag pans;
 in draw mode (no box on this frame, or Shift held) a drag draws a new box instead. The current object's box is
-a ROI with eight handles: moving or resizing it is a correction, reported once when the mouse is released.
+a ROI with eight handles: moving or resizing it is a correction, reported once when the mouse is released. On a
+frame flagged occluded or out of view, the box that exports still carry is drawn dashed (not editable).
+
+Text over the view (the hint, and notices such as "Undone: …") are widgets on the viewport, not scene items:
+they keep their size and place at any zoom and any video resolution, at the top and bottom edges, off the subject.
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsSimpleTextItem
+from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsSimpleTextItem, QLabel
 
 from tracker_core.boxes import Box
 from tracker_core.result import TrackResult
@@ -21,14 +25,19 @@ from tracker_core.result import TrackResult
 from . import palette
 
 MIN_BOX_SIDE = 3.0  # a drag smaller than this is a click, not a box
-CONFIDENCE_COLORMAP = "viridis"
+CONFIDENCE_COLORMAP = "inferno"  # a heat map: dark red through orange to pale yellow at the peak
+NOTICE_MS = 6000
+OVERLAY_TEXT_STYLE = ("color: #e6edf3; background: rgba(13, 17, 23, 215); border: 1px solid #30363d; "
+                      "border-radius: 6px; padding: 6px 10px; font-size: 13px;")
 
 
 def overlay_lookup_table() -> np.ndarray:
-    """The colour map with an alpha ramp: low scores are clear, so the frame stays readable under the map and
-    only the peaks are tinted (a uniform wash would darken the whole search region, often most of the frame)."""
-    lut = pg.colormap.get(CONFIDENCE_COLORMAP).getLookupTable(nPts=256, alpha=True)
-    lut[:, 3] = (np.clip(np.linspace(-0.15, 1.0, 256), 0, 1) ** 0.8 * 190).astype(np.uint8)
+    """The heat map with an alpha ramp: scores under about 0.2 are clear and the colour thickens towards the peak,
+    so the map reads as heat over the frame (only where the classifier believes) rather than as a tinted wash
+    over the whole search region. The dark low end of the map is never drawn."""
+    lut = pg.colormap.get(CONFIDENCE_COLORMAP).getLookupTable(start=0.35, stop=1.0, nPts=256, alpha=True)
+    ramp = np.clip((np.linspace(0.0, 1.0, 256) - 0.2) / 0.6, 0, 1)
+    lut[:, 3] = (ramp ** 1.3 * 200).astype(np.uint8)
     return lut
 
 
@@ -123,6 +132,17 @@ class FrameView(pg.GraphicsView):
         self.view.addItem(self.peak_marks, ignoreBounds=True)
         self.show_confidence = True
 
+        # The current object's box on a flagged frame: dashed, with its reason, not editable.
+        self.flagged_box = QGraphicsRectItem()
+        self.flagged_box.setPen(_cosmetic_pen(palette.OCCLUDED_COLOR, 2, Qt.PenStyle.DashLine))
+        self.flagged_box.setZValue(18)
+        self.flagged_box.hide()
+        self.view.addItem(self.flagged_box, ignoreBounds=True)
+        self.flagged_label = pg.TextItem(anchor=(0, 1), color="#d0d0d0", fill=pg.mkBrush(0, 0, 0, 140))
+        self.flagged_label.setZValue(18)
+        self.flagged_label.hide()
+        self.view.addItem(self.flagged_label, ignoreBounds=True)
+
         self.roi = pg.ROI([0, 0], [10, 10], pen=_cosmetic_pen(palette.MANUAL_COLOR, 2),
                           hoverPen=_cosmetic_pen("#ffffff", 2), rotatable=False, resizable=False,
                           removable=False, movable=True)
@@ -142,11 +162,22 @@ class FrameView(pg.GraphicsView):
 
         self._other_items: list = []  # boxes of the objects that are not being edited
 
-        # A dark plate under the text: hints sit on video of any brightness.
-        self.hint = pg.TextItem(anchor=(0.5, 0.5), color="#e6edf3", fill=pg.mkBrush(13, 17, 23, 200))
-        self.hint.setZValue(40)
-        self.view.addItem(self.hint, ignoreBounds=True)
+        # A dark plate under the text: hints and notices sit on video of any brightness.
+        self.hint = self._overlay_label()
+        self.notice = self._overlay_label()
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.timeout.connect(self.notice.hide)
         self.set_hint("Open a video (File ▸ Open, or drop a file here)")
+
+    def _overlay_label(self) -> QLabel:
+        label = QLabel(self.viewport())
+        label.setStyleSheet(OVERLAY_TEXT_STYLE)
+        label.setWordWrap(True)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        label.hide()
+        return label
 
     # ---- the frame ----------------------------------------------------------------------------------------
 
@@ -161,7 +192,12 @@ class FrameView(pg.GraphicsView):
         self._image_size = (frame.shape[1], frame.shape[0])
         if first:
             self.roi.maxBounds = self.image_rect()
-            self.view.autoRange(padding=0.02)
+            self.fit()
+
+    def fit(self) -> None:
+        """Fit the whole frame in the view (Ctrl+0)."""
+        if self.has_image:
+            self.view.setRange(self.image_rect(), padding=0.02)
 
     def clear_frame(self) -> None:
         self.image_item.clear()
@@ -170,20 +206,51 @@ class FrameView(pg.GraphicsView):
         self.roi_label.hide()
         self.clear_evidence()
         self.set_other_boxes([])
+        self.set_flagged_box(None)
 
     def image_rect(self) -> QRectF:
         return QRectF(0, 0, *self._image_size)
 
     def set_hint(self, text: str) -> None:
-        """A centred line of text over the view (empty text hides it)."""
+        """A line of text at the top of the view, off the subject (empty text hides it)."""
         self.hint.setText(text)
         self.hint.setVisible(bool(text))
-        rect = self.image_rect() if self.has_image else QRectF(0, 0, 640, 360)
-        if not self.has_image:
-            self.view.setRange(rect, padding=0)
-        self.hint.setPos(rect.center())
+        self._place_overlay_text()
+
+    def show_notice(self, text: str, timeout_ms: int = NOTICE_MS) -> None:
+        """A passing message at the bottom of the view ("Undone: …"), gone after ``timeout_ms``."""
+        self.notice.setText(text)
+        self.notice.show()
+        self._place_overlay_text()
+        self._notice_timer.start(timeout_ms)
+
+    def _place_overlay_text(self) -> None:
+        width = self.viewport().width()
+        for label, top in ((self.hint, True), (self.notice, False)):
+            label.setMaximumWidth(max(120, width - 40))
+            label.adjustSize()
+            x = (width - label.width()) // 2
+            y = 12 if top else self.viewport().height() - label.height() - 12
+            label.move(max(0, x), max(0, y))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if hasattr(self, "notice"):  # pyqtgraph's constructor resizes before ours has run
+            self._place_overlay_text()
 
     # ---- boxes --------------------------------------------------------------------------------------------
+
+    def set_flagged_box(self, box: Box | None, label: str = "") -> None:
+        """The current object's box on a frame flagged occluded or out of view (None hides it)."""
+        if box is None:
+            self.flagged_box.hide()
+            self.flagged_label.hide()
+            return
+        self.flagged_box.setRect(QRectF(box.x, box.y, box.w, box.h))
+        self.flagged_box.show()
+        self.flagged_label.setText(label)
+        self.flagged_label.setPos(box.x, box.y)
+        self.flagged_label.setVisible(bool(label))
 
     def set_box(self, box: Box | None, color: str = palette.MANUAL_COLOR, label: str = "") -> None:
         """Show the current object's box (None hides it) without reporting it as an edit."""
@@ -241,18 +308,35 @@ class FrameView(pg.GraphicsView):
     # ---- evidence -----------------------------------------------------------------------------------------
 
     def set_evidence(self, result: TrackResult | None) -> None:
-        """Overlay the score map on its search region, with the peak (+) and any distractor (x) marked."""
+        """Overlay the score map on its search region, with the peak (+) and any distractor (x) marked. Both are
+        cut to the image: the search region often reaches past the frame's edge, where there is nothing to see."""
         if result is None or result.score_map is None or result.score_map_rect is None:
             self.clear_evidence()
             return
         rect = result.score_map_rect
+        shown = QRectF(rect.x, rect.y, rect.w, rect.h).intersected(self.image_rect()) if self.has_image else \
+            QRectF(rect.x, rect.y, rect.w, rect.h)
+        if shown.isEmpty():
+            self.clear_evidence()
+            return
         if self.show_confidence:
-            self.confidence_item.setImage(smooth_for_display(result.score_map), autoLevels=False, levels=(0.0, 1.0))
-            self.confidence_item.setRect(QRectF(rect.x, rect.y, rect.w, rect.h))
+            scores = smooth_for_display(result.score_map)
+            hs, ws = scores.shape
+            # The part of the map over the image: rows and columns in proportion to the visible rectangle.
+            c0 = int(np.floor((shown.left() - rect.x) / rect.w * ws))
+            c1 = int(np.ceil((shown.right() - rect.x) / rect.w * ws))
+            r0 = int(np.floor((shown.top() - rect.y) / rect.h * hs))
+            r1 = int(np.ceil((shown.bottom() - rect.y) / rect.h * hs))
+            c0, r0 = max(0, c0), max(0, r0)
+            c1, r1 = min(ws, max(c1, c0 + 1)), min(hs, max(r1, r0 + 1))
+            self.confidence_item.setImage(np.ascontiguousarray(scores[r0:r1, c0:c1]), autoLevels=False,
+                                          levels=(0.0, 1.0))
+            self.confidence_item.setRect(QRectF(rect.x + c0 * rect.w / ws, rect.y + r0 * rect.h / hs,
+                                                (c1 - c0) * rect.w / ws, (r1 - r0) * rect.h / hs))
             self.confidence_item.show()
         else:
             self.confidence_item.hide()
-        self.search_region.setRect(QRectF(rect.x, rect.y, rect.w, rect.h))
+        self.search_region.setRect(shown)
         self.search_region.show()
         spots = [dict(pos=score_peak(result.score_map, rect), symbol="+", size=16,
                       pen=pg.mkPen("#ffffff", width=2), brush=None)]

@@ -17,34 +17,75 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 from tracker_core.annotation import Document, Source
 from tracker_core.annotation.formats import FORMATS as CORE_FORMATS
 from tracker_core.annotation.formats import IncompleteAnnotationError, get_format
+from tracker_core.annotation.formats._common import describe_frames
 from tracker_core.errors import AtomError
+
+from .project_files import video_stem
 
 # (format name, menu text, whether its import reads a folder), from the core's one list of formats
 FORMATS = tuple((f.name, f.title, f.import_folder) for f in CORE_FORMATS.values())
 FORMAT_TEXT = {f.name: f.title for f in CORE_FORMATS.values()}
 
 
-def export_format(parent: QWidget, document: Document, fmt: str, start_dir: str,
-                  ask=QMessageBox.question) -> str | None:
-    """Export every object in ``fmt`` to a folder the person picks; returns a status line (None: cancelled)."""
-    out = QFileDialog.getExistingDirectory(parent, f"Export {FORMAT_TEXT[fmt]} into", start_dir)
-    if not out:
-        return None
-    return export_to(parent, document, fmt, out, ask)
+# Formats that write one file: where it goes is a file name (the rest write a folder of files).
+SINGLE_FILE_EXPORTS = {"cvat": ("CVAT XML (*.xml)", ".xml"), "json": ("ATOM projects (*.json)", ".json")}
+
+
+def choose_export_destination(parent: QWidget, document: Document, fmt: str, start_dir: str) -> str | None:
+    """Ask where an export goes: a file for single-file formats, else the folder to create (or fill).
+
+    A save dialog names the folder, so that a new one can simply be typed (a folder picker accepts only folders
+    that exist). Returns the path, or None when cancelled.
+    """
+    stem = video_stem(document.video.path) if document.video.path else "annotations"
+    if fmt in SINGLE_FILE_EXPORTS:
+        pattern, suffix = SINGLE_FILE_EXPORTS[fmt]
+        path, _ = QFileDialog.getSaveFileName(parent, f"Export {FORMAT_TEXT[fmt]} to a file",
+                                              str(Path(start_dir) / f"{stem}{suffix}"), pattern)
+        return path or None
+    path, _ = QFileDialog.getSaveFileName(
+        parent, f"Export {FORMAT_TEXT[fmt]}: name the folder to write into (created when new)",
+        str(Path(start_dir) / f"{stem}-{fmt}"), "", "",
+        QFileDialog.Option.DontConfirmOverwrite | QFileDialog.Option.ShowDirsOnly)
+    return path or None
+
+
+def missing_frames_text(document: Document) -> str:
+    """Which objects have frames with neither a box nor a flag, in words for the person."""
+    lines = []
+    for obj in document.objects():
+        missing = [f for f in range(document.num_frames)
+                   if (state := obj.states.get(f)) is None or (state.box is None and not state.flagged)]
+        if missing:
+            lines.append(f"{obj.label}: no box and no flag on {len(missing)} of {document.num_frames} frames "
+                         f"({describe_frames(missing)})")
+    return "\n".join(lines)
 
 
 def export_to(parent: QWidget, document: Document, fmt: str, out: str, ask=QMessageBox.question) -> str:
+    """Export every object in ``fmt`` to ``out`` (a file for single-file formats, else a folder, made when
+    missing); asks before writing frames without a box as absent. Returns a status line."""
     module = get_format(fmt)
+    out_path = Path(out)
+    if fmt in SINGLE_FILE_EXPORTS:
+        options = {"filename": out_path.name} if fmt == "cvat" else {"name": out_path.stem}
+        folder = out_path.parent
+    else:
+        options, folder = {}, out_path
+    folder.mkdir(parents=True, exist_ok=True)
     try:
-        paths = module.export(document, None, out)
-    except IncompleteAnnotationError as exc:
+        paths = module.export(document, None, str(folder), **options)
+    except IncompleteAnnotationError:
         answer = ask(parent, "Frames without a box",
-                     f"{exc}\n\nExport those frames as absent (out of view)?",
+                     f"{FORMAT_TEXT[fmt]} needs a box or an absent flag on every frame.\n\n"
+                     f"{missing_frames_text(document)}\n\nWrite those frames as absent (out of view)? "
+                     f"No cancels the export; annotate them first.",
                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
         if answer != QMessageBox.StandardButton.Yes:
             return "Export cancelled: some frames have neither a box nor a flag."
-        paths = module.export(document, None, out, missing="absent")
-    return f"Exported {FORMAT_TEXT[fmt]}: {', '.join(str(p) for p in paths[:3])}{' …' if len(paths) > 3 else ''}"
+        paths = module.export(document, None, str(folder), missing="absent", **options)
+    shown = ", ".join(str(p) for p in paths[:3]) + (" …" if len(paths) > 3 else "")
+    return f"Exported {FORMAT_TEXT[fmt]}: {shown}"
 
 
 class ImportCommand(QUndoCommand):

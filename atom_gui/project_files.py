@@ -19,13 +19,35 @@ from tracker_core.errors import FormatError, VideoError
 from .core_adapters import open_video
 
 PROJECT_SUFFIX = ".atom.json"
+# Frame folders that datasets name after their content, not the sequence (LaSOT's and OTB's ``Soccer/img``).
+GENERIC_FOLDER_NAMES = frozenset({"img", "imgs", "image", "images", "frames", "frame", "color", "rgb", "jpg",
+                                  "jpeg", "png", "data", "seq", "sequence"})
+
+
+def display_name(video_path: str | Path) -> str:
+    """How a video is named to the person: the file name, or for a frame folder with a generic name (``img``)
+    the sequence folder above it too (``Soccer/img``)."""
+    path = Path(video_path)
+    if path.name.lower() in GENERIC_FOLDER_NAMES and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.name
+
+
+def video_stem(video_path: str | Path) -> str:
+    """A file-name stem for things named after a video: ``bikes`` for bikes.mp4, ``Soccer_img`` for Soccer/img."""
+    path = Path(video_path)
+    return display_name(path).replace("/", "_") if path.is_dir() else path.stem
 
 
 def default_project_path(video_path: str | Path, project_dir: str | Path) -> Path:
-    """``<project_dir>/<video stem>-<hash of its absolute path>.atom.json``: one project per video file."""
-    absolute = str(Path(video_path).resolve())
-    digest = hashlib.sha1(absolute.encode("utf-8")).hexdigest()[:10]
-    return Path(project_dir) / f"{Path(absolute).stem}-{digest}{PROJECT_SUFFIX}"
+    """``<project_dir>/<video name>-<hash of its absolute path>.atom.json``: one project per video file, named
+    as the person knows the video (``Soccer_img-…`` for ``Soccer/img``). A project saved under the older name
+    (the bare stem) is still found."""
+    absolute = Path(video_path).resolve()
+    digest = hashlib.sha1(str(absolute).encode("utf-8")).hexdigest()[:10]
+    older = Path(project_dir) / f"{absolute.stem}-{digest}{PROJECT_SUFFIX}"
+    path = Path(project_dir) / f"{video_stem(absolute)}-{digest}{PROJECT_SUFFIX}"
+    return older if not path.is_file() and older.is_file() else path
 
 
 def is_project_file(path: str | Path) -> bool:

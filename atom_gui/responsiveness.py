@@ -122,11 +122,11 @@ def measure(video: str | None = None, tracker: str = "atom", frames: int = 100, 
     startup = LatencyProbe()
     startup.start()
     window.open_path(video)
-    if not wait(lambda: window.source is not None and window._displayed is not None, 120):
+    if not wait(lambda: window.source is not None and window.displayed_frame is not None, 120):
         raise RuntimeError(window.last_error[1] if window.last_error else "the video did not open")
     window.go_to(start)
-    wait(lambda: window._displayed == start, 30)
-    window._apply_box(parse_box_arg(box), corrected=False)
+    wait(lambda: window.displayed_frame == start, 30)
+    window.correction.apply_box(parse_box_arg(box))
     wait(lambda: False, think_s)  # the person looks at the box before pressing Space
     probe = LatencyProbe()
     first_result: list[float] = []
@@ -143,12 +143,12 @@ def measure(video: str | None = None, tracker: str = "atom", frames: int = 100, 
     window.controller.runEnded.connect(loop.quit)
     QTimer.singleShot(int(timeout_s * 1000), loop.quit)
     started = time.perf_counter()
-    if not window.start_tracking(1, frames):
-        raise RuntimeError(window.statusBar().currentMessage())
+    if not window.correction.start_tracking(1, frames):
+        raise RuntimeError(window.message())
     loop.exec()
     stats = probe.stop()
     before_run = before_run or startup.stop()
-    reason, tracked, fps = window.last_run or ("timeout", 0, 0.0)
+    reason, tracked, fps = window.correction.last_run or ("timeout", 0, 0.0)
     stats.update({"startup_p99_ms": before_run["p99_ms"], "startup_max_ms": before_run["max_ms"],
                   "space_to_first_frame_s": first_result[0] - started if first_result else None,
                   "think_s": think_s, "peak_rss_mb": peak_rss_mb(),
@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
           f"of the time; {stats['frames']} frames at {stats['tracking_fps']:.1f} frames/s ({stats['tracker']}); "
           f"Space to the first tracked frame {stats['space_to_first_frame_s'] or float('nan'):.2f} s "
           f"({stats['think_s']:g} s after the box); before the run p99 {stats['startup_p99_ms']:.1f} ms; "
-          f"peak memory {stats['peak_rss_mb'] or float('nan'):.0f} MB; load average {stats['load_average_1min']} on {stats['cpu_count']} cores", file=sys.stderr)
+          f"peak memory {stats['peak_rss_mb'] or float('nan'):.0f} MB; load average "
+          f"{stats['load_average_1min']:.1f} on {stats['cpu_count']} cores", file=sys.stderr)
     return 0
 
 

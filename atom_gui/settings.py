@@ -7,9 +7,11 @@ through QSettings between sessions.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QStandardPaths
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -31,8 +33,36 @@ from tracker_core.annotation import DEFAULT_MIN_IOU, DEFAULT_MIN_SCORE, ReplaceP
 from tracker_core.config import PRESETS
 from tracker_core.trackers import ATOM_PRESET_NAMES, CLASSIC_NAMES, TrackerSpec, is_atom_tracker
 
+APP_NAME = "ATOM Annotator"
 DEVICES = ("auto", "cpu", "cuda")
 SETTINGS_GROUP = "settings"
+
+
+def user_qsettings() -> QSettings:
+    """The person's settings file, named once: ``~/.config/ATOM Annotator.conf`` on Linux (the application name
+    is not repeated as an organisation folder). Settings from the old ``ATOM Annotator/ATOM Annotator.conf``
+    are carried over the first time."""
+    qsettings = QSettings(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, APP_NAME)
+    old = QSettings(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, APP_NAME, APP_NAME)
+    if not qsettings.allKeys() and old.allKeys():
+        for key in old.allKeys():
+            qsettings.setValue(key, old.value(key))
+        qsettings.sync()
+    return qsettings
+
+
+def default_project_dir() -> Path:
+    """Projects of videos opened without one: the app's data folder (never the video's own folder), e.g.
+    ``~/.local/share/ATOM Annotator/projects``. Projects in the old doubled folder are moved there."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    root = Path(base) / APP_NAME if base else Path.home() / ".atom-annotator"
+    projects, old = root / "projects", root / APP_NAME / "projects"
+    if old.is_dir() and not projects.exists():
+        try:
+            shutil.move(str(old), str(projects))
+        except OSError:
+            return old  # keep using the old folder rather than lose sight of its projects
+    return projects
 
 
 @dataclass
@@ -51,6 +81,7 @@ class AppSettings:
     low_iou: float = DEFAULT_MIN_IOU
     follow_tracking: bool = True  # the view follows the tracked frame (else it stays where the person is)
     show_confidence_overlay: bool = True
+    show_evidence: bool = True  # the evidence panels beside the frame
     step_frames: int = 10  # the big step of the transport buttons
     track_frames: int = 50  # "track N frames"
 
@@ -163,6 +194,7 @@ class SettingsDialog(QDialog):
         self.set_settings(settings)
 
     def set_settings(self, s: AppSettings) -> None:
+        self._shown = s
         _select(self.tracker, s.tracker)
         self.model_path.setText(s.model_path)
         self.preset.setCurrentText(s.preset)
@@ -180,8 +212,9 @@ class SettingsDialog(QDialog):
         self._update_enabled()
 
     def settings(self) -> AppSettings:
-        return AppSettings(
-            tracker=self.tracker.currentData(), model_path=self.model_path.text().strip(),
+        """The dialog's values over the settings it was opened with (those it does not show are kept)."""
+        return dataclasses.replace(
+            self._shown, tracker=self.tracker.currentData(), model_path=self.model_path.text().strip(),
             preset=self.preset.currentText(), device=self.device.currentText(),
             correction_policy=self.correction.currentData(), replace_policy=self.replace.currentData(),
             auto_pause=self.auto_pause.isChecked(), pause_below=self.pause_below.value(),

@@ -1,13 +1,11 @@
-"""Keyboard-first control: the app's actions, their CVAT-like default keys, remapping, and the cheat sheet.
+"""Keyboard-first control: remapping the actions' keys, and the cheat sheet.
 
-Every command of the app is one QAction made here from an :class:`ActionSpec`; the menus, the timeline buttons
-and the keyboard all trigger the same action, so a remapped key is remapped everywhere. Keys are saved in
+Every command is one QAction made from its :class:`~atom_gui.actions.ActionSpec`; the menus, the timeline
+buttons and the keyboard all trigger the same action, so a remapped key is remapped everywhere. Keys are saved in
 QSettings under ``shortcuts/<action name>``.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
@@ -18,7 +16,6 @@ from PySide6.QtWidgets import (
     QKeySequenceEdit,
     QLabel,
     QMessageBox,
-    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -26,80 +23,11 @@ from PySide6.QtWidgets import (
 )
 
 from . import palette
+from .actions import ACTION_SPECS, SPECS_BY_NAME
 from .timeline import CODE_COLORS, CODE_NAMES
 
 SHORTCUTS_GROUP = "shortcuts"
-
-
-@dataclass(frozen=True)
-class ActionSpec:
-    name: str
-    text: str
-    key: str  # the default (CVAT's where CVAT has one); "" for none
-    group: str
-    tip: str = ""
-    short: str = ""  # the label on a toolbar button ("" = the menu text)
-    icon: str = ""  # a QStyle.StandardPixmap name, for toolbar and timeline buttons
-
-
-# The defaults follow CVAT where it has the same command (F/D, V/C, K, O, Q, R/E, N, Ctrl+Z/Y), and issue 6
-# for the rest (Space tracks or pauses: tracking is this app's main loop, as playback is CVAT's).
-ACTION_SPECS: tuple[ActionSpec, ...] = (
-    ActionSpec("open", "&Open video…", "Ctrl+O", "File", short="Open", icon="SP_DialogOpenButton"),
-    ActionSpec("open_folder", "Open frame &folder…", "Ctrl+Shift+O", "File"),
-    ActionSpec("save", "&Save project", "Ctrl+S", "File"),
-    ActionSpec("save_as", "Save project &as…", "Ctrl+Shift+S", "File"),
-    ActionSpec("open_project", "Open &project…", "Ctrl+P", "File"),
-    ActionSpec("quit", "&Quit", "Ctrl+Q", "File"),
-    ActionSpec("undo", "&Undo", "Ctrl+Z", "Edit", short="Undo", icon="SP_ArrowBack"),
-    ActionSpec("redo", "&Redo", "Ctrl+Y", "Edit", short="Redo", icon="SP_ArrowForward"),
-    ActionSpec("settings", "Se&ttings…", "Ctrl+,", "Edit", short="Settings"),
-    ActionSpec("shortcuts", "&Keyboard shortcuts…", "", "Edit"),
-    ActionSpec("next_frame", "Next frame", "F", "Navigate", icon="SP_MediaSeekForward"),
-    ActionSpec("prev_frame", "Previous frame", "D", "Navigate", icon="SP_MediaSeekBackward"),
-    ActionSpec("step_forward", "Forward a big step", "V", "Navigate", "the big step is set in the settings",
-               short="+N"),
-    ActionSpec("step_back", "Back a big step", "C", "Navigate", short="−N"),
-    ActionSpec("first_frame", "First frame", "Home", "Navigate"),
-    ActionSpec("last_frame", "Last frame", "End", "Navigate"),
-    ActionSpec("next_keyframe", "Next keyframe", "R", "Navigate", icon="SP_MediaSkipForward"),
-    ActionSpec("prev_keyframe", "Previous keyframe", "E", "Navigate", icon="SP_MediaSkipBackward"),
-    ActionSpec("next_low", "Next low-confidence frame", "L", "Navigate"),
-    ActionSpec("prev_low", "Previous low-confidence frame", "Shift+L", "Navigate"),
-    ActionSpec("play", "Play / pause playback", "P", "Navigate", icon="SP_MediaPlay"),
-    ActionSpec("track", "Track forward / pause", "Space", "Track",
-               "from this frame's box, up to the next keyframe (or the end, per the settings)", short="Track ▶"),
-    ActionSpec("track_backward", "Track backward / pause", "Shift+Space", "Track", short="◀ Track"),
-    ActionSpec("track_n", "Track N frames forward", "T", "Track", "N is set in the settings"),
-    ActionSpec("track_n_backward", "Track N frames backward", "Shift+T", "Track"),
-    ActionSpec("fill", "Fill between the keyframes around (track both ways)", "B", "Track",
-               "forward from one keyframe, backward from the next; per frame the more confident result wins, "
-               "and weak stretches are interpolated", short="Fill ⇄"),
-    ActionSpec("stop", "Stop tracking", "Esc", "Track", "keeps every box tracked so far", short="Stop",
-               icon="SP_MediaStop"),
-    ActionSpec("draw_box", "Draw a new box", "N", "Annotate", "then drag on the frame"),
-    ActionSpec("keyframe", "Make this frame a keyframe", "K", "Annotate", short="Keyframe"),
-    ActionSpec("out_of_view", "Toggle out of view", "O", "Annotate",
-               "on the selected range of the timeline (Shift+drag on it), else on this frame", short="Out of view"),
-    ActionSpec("occluded", "Toggle occluded", "Q", "Annotate", "on the selected range, else on this frame",
-               short="Occluded"),
-    ActionSpec("delete_box", "Delete the box (marks out of view)", "Del", "Annotate"),
-    ActionSpec("interpolate", "Interpolate between the keyframes around", "I", "Annotate", short="Interpolate"),
-    ActionSpec("keep_stale", "Keep the stale boxes", "Shift+K", "Annotate",
-               "an earlier run's boxes past a correction (brown): on the selected range, else the stale stretch "
-               "around this frame; kept boxes are exported again"),
-    ActionSpec("new_object", "New object", "Ctrl+N", "Annotate", short="+ Object"),
-    ActionSpec("next_object", "Next object", "Tab", "Annotate"),
-    ActionSpec("object_properties", "Object label and description…", "F2", "Annotate"),
-    ActionSpec("delete_object", "Delete the object and all its boxes", "Ctrl+Shift+Del", "Annotate",
-               "one undo step: Ctrl+Z brings it back"),
-    ActionSpec("export_review", "Export a review &video…", "", "File"),
-    ActionSpec("follow", "Follow the tracked frame", "", "View"),
-    ActionSpec("overlay", "Confidence map over the frame", "", "View"),
-    ActionSpec("fit", "Fit the frame in the view", "Ctrl+0", "View"),
-    ActionSpec("cheat_sheet", "Cheat sheet", "F1", "Help", short="Keys"),
-)
-SPECS_BY_NAME = {spec.name: spec for spec in ACTION_SPECS}
+KEYED_SPECS = tuple(spec for spec in ACTION_SPECS if not spec.submenu)  # a submenu opens with its menu's key
 
 
 def load_keys(qsettings: QSettings) -> dict[str, str]:
@@ -123,25 +51,6 @@ def save_keys(qsettings: QSettings, keys: dict[str, str]) -> None:
         else:
             qsettings.setValue(name, key)
     qsettings.endGroup()
-
-
-def make_actions(parent: QWidget, keys: dict[str, str]) -> dict[str, QAction]:
-    """One QAction per spec, parented to (and active in) ``parent``."""
-    actions = {}
-    for spec in ACTION_SPECS:
-        action = QAction(spec.text, parent)
-        action.setObjectName(spec.name)
-        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        if spec.tip:
-            action.setStatusTip(spec.tip)
-        if spec.short:
-            action.setIconText(spec.short)
-        if spec.icon:
-            action.setIcon(parent.style().standardIcon(getattr(QStyle.StandardPixmap, spec.icon)))
-        parent.addAction(action)  # shortcuts work even for actions in no menu
-        actions[spec.name] = action
-    apply_keys(actions, keys)
-    return actions
 
 
 def apply_keys(actions: dict[str, QAction], keys: dict[str, str]) -> None:
@@ -171,12 +80,12 @@ class ShortcutDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
         self.resize(560, 640)
-        self.table = QTableWidget(len(ACTION_SPECS), 3)
+        self.table = QTableWidget(len(KEYED_SPECS), 3)
         self.table.setHorizontalHeaderLabels(["Group", "Action", "Key"])
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self._edits: dict[str, QKeySequenceEdit] = {}
-        for row, spec in enumerate(ACTION_SPECS):
+        for row, spec in enumerate(KEYED_SPECS):
             for col, text in ((0, spec.group), (1, spec.text.replace("&", ""))):
                 item = QTableWidgetItem(text)
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled)

@@ -40,14 +40,14 @@ def drag(window, start: tuple[float, float], end: tuple[float, float], steps: in
 def track(window, qtbot, direction: int = 1, frames: int | None = None, timeout: int = 20000):
     """Start a run and wait for its end; returns (reason, frames, fps)."""
     with qtbot.waitSignal(window.controller.runEnded, timeout=timeout) as blocker:
-        assert window.start_tracking(direction, frames)
+        assert window.correction.start_tracking(direction, frames)
     return tuple(blocker.args)
 
 
 def set_first_box(window, frame: int = 0) -> Box:
     box = square_box(frame)
     window.go_to(frame)
-    window._apply_box(box, corrected=False)
+    window.correction.apply_box(box, corrected=False)
     return box
 
 
@@ -62,7 +62,7 @@ def test_open_video_shows_the_first_frame(opened):
     assert window.frame_view.image_item.image.shape == (120, 160, 3)
     assert window.timeline.slider.maximum() == 39
     assert window.frame_view.draw_mode  # no box yet: a drag draws one
-    assert "Drag on the frame" in window.frame_view.hint.textItem.toPlainText()
+    assert "Drag on the frame" in window.frame_view.hint.text()
 
 
 def test_a_broken_video_gives_a_clear_message(make_window, qtbot, tmp_path):
@@ -110,7 +110,7 @@ def test_tracking_n_frames_updates_boxes_panels_and_timeline(opened, qtbot):
         assert iou(window.document.box(window.current_object, f), square_box(f)) > 0.7
     # The view followed the run to its last frame, with the box and the panels of that frame.
     assert window.current_frame == 20
-    qtbot.waitUntil(lambda: window._displayed == 20)
+    qtbot.waitUntil(lambda: window.displayed_frame == 20)
     assert iou(window.frame_view.current_box(), square_box(20)) > 0.7
     assert window.panels.confidence.image.image is not None
     assert "peak" in window.panels.confidence.caption.text()
@@ -124,9 +124,9 @@ def test_tracking_n_frames_updates_boxes_panels_and_timeline(opened, qtbot):
     assert window.panels.curves.current_line.value() == 20
     # One run, one undo step.
     assert window.undo_stack.count() == 2
-    window.undo()
+    window.correction.undo()
     assert tracked_frames(window) == []
-    window.redo()
+    window.correction.redo()
     assert tracked_frames(window) == list(range(1, 21))
 
 
@@ -134,9 +134,9 @@ def test_stopping_in_the_middle_keeps_every_tracked_box(opened, qtbot):
     window = opened(delay=0.05)
     set_first_box(window)
     with qtbot.waitSignal(window.controller.runEnded, timeout=20000) as blocker:
-        window.start_tracking(1)
+        window.correction.start_tracking(1)
         qtbot.waitUntil(lambda: len(tracked_frames(window)) >= 5, timeout=10000)
-        window.stop_tracking()
+        window.correction.stop()
     reason, frames, _ = blocker.args
     assert reason == STOPPED
     assert 5 <= frames < 39
@@ -152,7 +152,7 @@ def test_an_exception_in_the_worker_shows_an_error_and_keeps_the_boxes(opened, q
     window = opened(fail_at=8)
     set_first_box(window)
     with qtbot.waitSignal(window.errorShown, timeout=20000) as blocker:
-        window.start_tracking(1)
+        window.correction.start_tracking(1)
     title, text = blocker.args
     assert "error" in title.lower()
     assert "broke on purpose" in text and "7 frames" in text
@@ -169,14 +169,14 @@ def test_auto_pause_on_low_confidence(opened, qtbot):
     assert window.current_frame == 7
     qtbot.waitUntil(lambda: window.timeline.strip.code_at(7) == NOT_FOUND)
     assert window.timeline.strip._low[7]
-    assert "Paused on low confidence" in window.statusBar().currentMessage()
+    assert "Paused on low confidence" in window.message()
 
 
 def test_correct_and_continue_is_one_undo_step_and_never_overwrites_keyframes(opened, qtbot):
     window = opened()
     set_first_box(window)
     window.go_to(30)
-    window._apply_box(square_box(30), corrected=False)  # a later keyframe
+    window.correction.apply_box(square_box(30), corrected=False)  # a later keyframe
     window.go_to(0)
     reason, frames, _ = track(window, qtbot)
     assert reason == KEYFRAME and frames == 29  # up to the keyframe, never over it
@@ -188,12 +188,12 @@ def test_correct_and_continue_is_one_undo_step_and_never_overwrites_keyframes(op
     # Correct frame 10 (moved by 3 px) and track on from it.
     window.go_to(10)
     corrected = Box(square_box(10).x + 3, square_box(10).y, 24, 24)
-    window._apply_box(corrected, corrected=True)
+    window.correction.apply_box(corrected, corrected=True)
     reason, frames, _ = track(window, qtbot)
     assert doc.state(obj, 10).source is Source.MANUAL
     assert window.undo_stack.count() == steps_before + 1  # the correction and the run: one step
     assert "Correct frame 10" in window.undo_stack.undoText()
-    window.undo()
+    window.correction.undo()
     assert doc.state(obj, 10).source is Source.TRACKED
     assert {f: doc.box(obj, f) for f in range(11, 30)} == original
 
@@ -202,7 +202,7 @@ def test_grabbing_the_box_during_a_run_pauses_and_continues_from_the_correction(
     window = opened(delay=0.05)
     set_first_box(window)
     with qtbot.waitSignal(window.controller.runEnded, timeout=20000):
-        window.start_tracking(1)
+        window.correction.start_tracking(1)
         qtbot.waitUntil(lambda: len(tracked_frames(window)) >= 4, timeout=10000)
         window.frame_view.editStarted.emit()  # the person grabs the box
     frame = window.current_frame
@@ -211,7 +211,7 @@ def test_grabbing_the_box_during_a_run_pauses_and_continues_from_the_correction(
         window.frame_view.boxEdited.emit(Box(box.x + 1, box.y, box.w, box.h))  # and releases it
     assert window.document.state(window.current_object, frame).source is Source.MANUAL
     qtbot.waitUntil(lambda: len(tracked_frames(window)) > frame + 3, timeout=10000)
-    window.stop_tracking()
+    window.correction.stop()
     qtbot.waitUntil(lambda: not window.controller.is_running, timeout=10000)
 
 
@@ -219,17 +219,17 @@ def test_flags_stop_the_tracker_and_delete_keeps_the_track(opened, qtbot):
     window = opened()
     set_first_box(window)
     window.go_to(6)
-    window.toggle_flag(Flag.OCCLUDED)
+    window.correction.toggle_flag(Flag.OCCLUDED)
     assert window.document.state(window.current_object, 6).occluded
     window.go_to(0)
     reason, frames, _ = track(window, qtbot)
     assert reason == FLAGGED and frames == 5
     window.go_to(3)
-    window.delete_box()
+    window.correction.delete_box()
     state = window.document.state(window.current_object, 3)
     assert state.out_of_view and state.box is not None  # the box stays, flagged
     assert not window.frame_view.roi.isVisible()
-    window.undo()
+    window.correction.undo()
     assert not window.document.state(window.current_object, 3).out_of_view
 
 
@@ -281,11 +281,11 @@ def test_a_second_object_and_interpolation(opened, qtbot):
     window.new_object()
     second = window.current_object
     assert second != window.document.object_ids[0] and window.frame_view.draw_mode
-    window._apply_box(Box(100, 10, 20, 20), corrected=False)
+    window.correction.apply_box(Box(100, 10, 20, 20), corrected=False)
     window.go_to(10)
-    window._apply_box(Box(110, 20, 20, 20), corrected=False)
+    window.correction.apply_box(Box(110, 20, 20, 20), corrected=False)
     window.go_to(5)
-    window.interpolate()
+    window.correction.interpolate()
     assert window.document.state(second, 5).source is Source.INTERPOLATED
     assert window.document.box(second, 5).x == pytest.approx(105)
     window.go_to(0)
@@ -296,7 +296,7 @@ def test_project_is_saved_on_close_and_reopened(opened, make_window, synthetic_v
     window = opened()
     set_first_box(window)
     track(window, qtbot, frames=5)
-    project = window.project_path
+    project = window.video.project_path
     window.close()
     assert project.is_file()
     again = make_window()
@@ -309,9 +309,9 @@ def test_autosave_is_offered_back_after_a_crash(opened, make_window, synthetic_v
     window = opened()
     set_first_box(window)
     track(window, qtbot, frames=5)  # autosaves after the run, in the background
-    qtbot.waitUntil(lambda: window.autosaver.path.is_file() and not window.autosaver.dirty, timeout=10000)
+    qtbot.waitUntil(lambda: window.video.autosaver.path.is_file() and not window.video.autosaver.dirty, timeout=10000)
     # A crash: the window goes away without its close-time save.
-    window._save_on_close = lambda: None
+    window.video.save_on_close = lambda: None
     window.close()
     again = make_window()
     asked = []
@@ -341,12 +341,12 @@ def test_bidirectional_fill_between_keyframes_is_one_undo_step(opened, qtbot):
     window = opened(lose_after=6)  # each run loses the target after 6 frames: the middle gets interpolated
     set_first_box(window, 0)
     window.go_to(20)
-    window._apply_box(square_box(20), corrected=False)
+    window.correction.apply_box(square_box(20), corrected=False)
     window.go_to(10)
     steps = window.undo_stack.count()
     with qtbot.waitSignal(window.controller.runStarted, timeout=5000):
-        window.fill_between_keyframes()
-    qtbot.waitUntil(lambda: window._fill is None and not window.controller.is_running, timeout=20000)
+        window.correction.fill_between_keyframes()
+    qtbot.waitUntil(lambda: window.correction.fill is None and not window.controller.is_running, timeout=20000)
     doc, obj = window.document, window.current_object
     sources = [doc.state(obj, f).source for f in range(1, 20)]
     assert sources[:6] == [Source.TRACKED] * 6  # forward run, strong near frame 0
@@ -364,7 +364,7 @@ def test_bidirectional_fill_between_keyframes_is_one_undo_step(opened, qtbot):
             assert evidence.status.value == state.status
     window.go_to(3)
     assert f"peak {doc.state(obj, 3).score:.2f}" in window.panels.confidence.caption.text()
-    window.undo()
+    window.correction.undo()
     assert all(doc.state(obj, f) is None for f in range(1, 20))
 
 
@@ -420,7 +420,7 @@ def test_a_folder_of_frames_and_drag_and_drop(make_window, qtbot, tmp_path, synt
     with qtbot.waitSignal(window.frameShown, timeout=10000):
         window.dropEvent(drop)
     assert window.source.num_frames == 6
-    assert str(folder) in window._recent()
+    assert str(folder) in window.files.recent()
 
 
 def test_playback_and_low_confidence_navigation(opened, qtbot):
@@ -434,7 +434,7 @@ def test_playback_and_low_confidence_navigation(opened, qtbot):
     window.toggle_play()
     qtbot.waitUntil(lambda: window.current_frame >= 33, timeout=5000)
     window.toggle_play()
-    assert not window._play_timer.isActive()
+    assert not window.playing
 
 
 def test_export_import_and_review_video(opened, qtbot, tmp_path):
@@ -457,9 +457,9 @@ def test_export_import_and_review_video(opened, qtbot, tmp_path):
     assert len(added) == 1 and doc.state(added[0], 5).source is Source.TRACKED
     assert doc.state(added[0], 5).box.as_tuple() == pytest.approx(
         tuple(round(v) for v in doc.box(window.current_object, 5).as_tuple()), abs=1)
-    window.undo()
+    window.correction.undo()
     assert added[0] not in doc
-    window.redo()
+    window.correction.redo()
     assert added[0] in doc
     done = []
     export_review_video_in_background(doc, doc.video.path, str(tmp_path / "review.mp4"), done.append,
@@ -485,23 +485,23 @@ def test_review_video_from_the_menu_shows_progress_and_can_be_cancelled(opened, 
     qtbot.waitUntil(lambda: not bar.isVisible(), timeout=30000)
     assert seen[-1] == 40 and seen == sorted(seen) and len(seen) > 2  # frame by frame, up to the last
     assert out.stat().st_size > 1000 and window.actions["export_review"].isEnabled()
-    assert "Review video written" in window.statusBar().currentMessage()
+    assert "Review video written" in window.message()
 
     # Cancel before the first frame is written (a 40-frame clip encodes faster than a test can click, so the
     # click is simulated by an event that starts set): no file, no error dialog, a message saying so.
-    import atom_gui.main_window as main_window
+    import atom_gui.file_commands as file_commands
 
     def clicked_event():
         event = threading.Event()
         event.set()
         return event
 
-    monkeypatch.setattr(main_window, "threading", SimpleNamespace(Event=clicked_event))  # this module's only
+    monkeypatch.setattr(file_commands, "threading", SimpleNamespace(Event=clicked_event))  # this module's only
     stopped = tmp_path / "stopped.mp4"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(stopped), ""))
     window.actions["export_review"].trigger()
     qtbot.waitUntil(lambda: not bar.isVisible(), timeout=30000)
-    assert window.statusBar().currentMessage().startswith("Review video cancelled")
+    assert window.message().startswith("Review video cancelled")
     assert window.last_error is None
     assert not stopped.exists() and not list(tmp_path.glob(".stopped*"))
 
@@ -512,12 +512,12 @@ def test_deleting_an_object_is_one_undo_step_and_drawing_starts_a_new_one(opened
     first = window.current_object
     window.new_object()
     second = window.current_object
-    window._apply_box(Box(100, 10, 20, 20), corrected=False)
+    window.correction.apply_box(Box(100, 10, 20, 20), corrected=False)
     window.actions["delete_object"].trigger()
     assert window.document.object_ids == [first] and window.current_object == first
     assert [window.object_combo.itemData(i) for i in range(window.object_combo.count())] == [first]
-    assert "1 annotated frame" in window.statusBar().currentMessage()
-    window.undo()
+    assert "1 annotated frame" in window.message()
+    window.correction.undo()
     assert window.document.object_ids == [first, second]  # back in its place, with its box
     assert window.document.box(second, 0) == Box(100, 10, 20, 20)
     window.set_current_object(first)
@@ -530,7 +530,7 @@ def test_deleting_an_object_is_one_undo_step_and_drawing_starts_a_new_one(opened
     assert len(window.document.object_ids) == 1
     assert window.document.box(window.current_object, 0) is not None
     for _ in range(4):  # the new box, the new object, then both deletions
-        window.undo()
+        window.correction.undo()
     assert window.document.object_ids == [first, second]  # in their order, with their boxes
     assert window.document.box(first, 0) == first_box and window.document.box(second, 0) == Box(100, 10, 20, 20)
 
@@ -538,13 +538,13 @@ def test_deleting_an_object_is_one_undo_step_and_drawing_starts_a_new_one(opened
 def test_an_object_being_tracked_is_not_deleted(opened, qtbot):
     window = opened(delay=0.05)
     set_first_box(window)
-    assert window.start_tracking(1, 30)
+    assert window.correction.start_tracking(1, 30)
     assert window.controller.is_running  # 30 frames at 50 ms each
     window.actions["delete_object"].trigger()
     assert window.current_object in window.document
-    assert "stop tracking" in window.statusBar().currentMessage()
+    assert "stop tracking" in window.message()
     with qtbot.waitSignal(window.controller.runEnded, timeout=20000):
-        window.stop_tracking()
+        window.correction.stop()
 
 
 def test_object_label_and_description_are_one_undo_step(opened, monkeypatch):
@@ -557,7 +557,7 @@ def test_object_label_and_description_are_one_undo_step(opened, monkeypatch):
     obj = window.document.object(window.current_object)
     assert (obj.label, obj.description) == ("cyclist", "a cyclist in black")
     assert window.object_combo.currentText() == "cyclist"
-    window.undo()
+    window.correction.undo()
     assert (obj.label, obj.description) == ("object 1", "")
 
 
@@ -570,19 +570,19 @@ def test_a_correction_leaves_the_old_runs_tail_stale_until_kept_and_one_undo_res
     doc, obj = window.document, window.current_object
     before = {f: doc.state(obj, f) for f in range(10, 40)}
     window.go_to(10)
-    window._apply_box(Box(square_box(10).x + 2, square_box(10).y, 24, 24), corrected=True)
+    window.correction.apply_box(Box(square_box(10).x + 2, square_box(10).y, 24, 24), corrected=True)
     reason, frames, _ = track(window, qtbot, frames=5)  # frames 11..15 re-tracked from the correction
     assert doc.stale_frames(obj) == list(range(16, 40))
-    codes, _ = strip_codes(window.model.arrays(obj))
+    codes, _ = strip_codes(window.video.model.arrays(obj))
     assert set(codes[16:40]) == {STALE} and STALE not in codes[:16]
     window.go_to(20)
     assert "stale" in window.frame_label.text()
-    window.undo()  # the correction and its run, stale marks included: one step
+    window.correction.undo()  # the correction and its run, stale marks included: one step
     assert {f: doc.state(obj, f) for f in range(10, 40)} == before
-    window.redo()
+    window.correction.redo()
     assert doc.stale_frames(obj) == list(range(16, 40))
     window.go_to(20)
     QTest.keyClick(window, Qt.Key.Key_K, Qt.KeyboardModifier.ShiftModifier)  # keep them
     assert doc.stale_frames(obj) == [] and doc.state(obj, 20).source is Source.TRACKED
-    window.undo()
+    window.correction.undo()
     assert doc.stale_frames(obj) == list(range(16, 40))
