@@ -54,6 +54,8 @@ class CorrectionHost(Protocol):
 
     def notify(self, text: str) -> None: ...
 
+    def clear_notice(self) -> None: ...
+
     def show_error(self, title: str, text: str, details: str | None = None) -> None: ...
 
     def show_speed(self, fps: float, running: bool) -> None: ...
@@ -273,6 +275,7 @@ class CorrectionController(QObject):
             host.show_message(_sentence(str(exc)), 6000)
             return False
         video.controller.start(spec, options.replace_policy)
+        host.clear_notice()  # what it said (an auto-pause, an undo) is behind the person now
         self.follow_suspended = False
         self.low_pause = None
         self.through_low = through_low and s.auto_pause

@@ -247,9 +247,10 @@ class ScoreCurvesPanel(QWidget):
         self.plot.setXRange(0, 100, padding=0)
         self.score_curve = self.plot.plot(pen=pg.mkPen(palette.MAX_SCORE_CURVE_COLOR, width=1.5), connect="finite")
         self.iou_curve = self.plot.plot(pen=pg.mkPen(palette.IOU_CURVE_COLOR, width=1.5), connect="finite")
-        self.not_found_line = self._rule_line(palette.LOW_CONFIDENCE_COLOR, 0.98)
-        self.low_score_line = self._rule_line(palette.MAX_SCORE_CURVE_COLOR, 0.6)
-        self.low_iou_line = self._rule_line(palette.IOU_CURVE_COLOR, 0.3)
+        # Score rules labelled at the right end, the IoU rule at the left: apart even in a narrow dock.
+        self.not_found_line = self._rule_line(palette.LOW_CONFIDENCE_COLOR, right=True)
+        self.low_score_line = self._rule_line(palette.MAX_SCORE_CURVE_COLOR, right=True)
+        self.low_iou_line = self._rule_line(palette.IOU_CURVE_COLOR, right=False)
         self.current_line = pg.InfiniteLine(0, angle=90, movable=True,
                                             pen=pg.mkPen(palette.CURRENT_FRAME_COLOR, width=1),
                                             hoverPen=pg.mkPen("#4da3ff", width=2))
@@ -262,9 +263,13 @@ class ScoreCurvesPanel(QWidget):
         layout.addWidget(self.plot)
         self._num_frames = 0
 
-    def _rule_line(self, color: str, position: float) -> pg.InfiniteLine:
+    def _rule_line(self, color: str, right: bool) -> pg.InfiniteLine:
+        """A dashed threshold line with its rule written just above it, on a dark plate (over the curves)."""
+        anchor = (1, 1) if right else (0, 1)
         line = pg.InfiniteLine(0, angle=0, movable=False, pen=pg.mkPen(color, style=Qt.PenStyle.DashLine),
-                               label="", labelOpts=dict(position=position, color=color, anchors=[(1, 1), (1, 1)]))
+                               label="", labelOpts=dict(position=0.99 if right else 0.01, color=color,
+                                                        fill=pg.mkBrush(21, 24, 28, 200), anchors=[anchor, anchor]))
+        line.label.textItem.setFont(_small_font())
         self.plot.addItem(line)
         return line
 

@@ -113,8 +113,8 @@ class FileCommands(QObject):
                 return folder
         return home_videos_dir()
 
-    def remember_dir(self, kind: str, chosen: str | Path) -> None:
-        folder = Path(chosen) if Path(chosen).is_dir() else Path(chosen).parent
+    def remember_dir(self, kind: str, folder: str | Path) -> None:
+        """The next ``kind`` dialog starts in ``folder`` (where the person just went)."""
         self.host.qsettings.setValue(f"folders/{kind}", str(folder))
 
     # ---- opening ------------------------------------------------------------------------------------------
@@ -122,7 +122,7 @@ class FileCommands(QObject):
     def choose_video(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.host, "Open video", self.start_dir("open"), VIDEO_FILTER)
         if path:
-            self.remember_dir("open", path)
+            self.remember_dir("open", Path(path).parent)
             self.host.open_path(path)
 
     def choose_folder(self) -> None:
@@ -212,7 +212,7 @@ class FileCommands(QObject):
         path, _ = QFileDialog.getSaveFileName(self.host, "Export a review video", default, "MP4 video (*.mp4)")
         if not path:
             return
-        self.remember_dir("export", path)
+        self.remember_dir("export", Path(path).parent)
         self.host.show_message(f"Writing the review video {path}…")
         # In the status bar, not a dialog: the person keeps working while the frames are encoded (the export
         # reads a copy of the document).

@@ -2,8 +2,11 @@
 
 The GUI thread never decodes. It asks with :meth:`FrameCache.request`; a cached frame comes back at once, any
 other arrives later through ``frameReady``. Only the newest request matters (a person scrubbing the slider
-has moved on), so each request replaces the queue rather than adding to it. Memory is bounded by bytes, which
-keeps a 10,000-frame 1080p video at a few hundred megabytes.
+has moved on), so each request replaces the queue rather than adding to it.
+
+Memory is bounded by bytes, counted on the frames actually stored, whatever their size: the same budget holds
+about 40 frames of 1080p and 10 of 4K. The prefetch window shrinks to half the budget, so that on a large video
+prefetching never evicts the frame on screen and its neighbours.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from .core_adapters import VideoSourceLike
 
-DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
 
 class FrameCache(QObject):
@@ -34,10 +37,10 @@ class FrameCache(QObject):
         """``reader`` becomes the decoding thread's (which closes it): pass a ``clone()`` of your source."""
         super().__init__(parent)
         self.num_frames = reader.num_frames
+        self.max_bytes = max_bytes
         frame_bytes = max(1, reader.width * reader.height * 3)
-        # At least a prefetch window plus some history whatever the budget, or prefetch would evict itself.
-        self.capacity = max(2 * prefetch + 2, max_bytes // frame_bytes)
-        self.prefetch = prefetch
+        self.prefetch = max(1, min(prefetch, max_bytes // 2 // frame_bytes))
+        self.nbytes = 0  # of the frames stored now
         self._frames: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cond = threading.Condition()
         self._wanted: list[int] = []
@@ -87,14 +90,19 @@ class FrameCache(QObject):
         self._thread.wait()
         with self._cond:
             self._frames.clear()
+            self.nbytes = 0
 
     # ---- shared with the decoding thread ------------------------------------------------------------------
 
     def _store(self, index: int, frame: np.ndarray) -> None:
+        old = self._frames.pop(index, None)
+        if old is not None:
+            self.nbytes -= old.nbytes
         self._frames[index] = frame
-        self._frames.move_to_end(index)
-        while len(self._frames) > self.capacity:
-            self._frames.popitem(last=False)
+        self.nbytes += frame.nbytes
+        while self.nbytes > self.max_bytes and len(self._frames) > 1:  # the newest stays, however large
+            _, evicted = self._frames.popitem(last=False)
+            self.nbytes -= evicted.nbytes
 
     def _next_wanted(self) -> int | None:
         """Block until there is a frame to decode; None when closing."""

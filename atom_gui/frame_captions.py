@@ -65,6 +65,8 @@ def describe_frame(document: Document, frame: int, object_id: int | None, drawin
         hint = f"Drag on the frame to draw the box around {label}, then press Space to track"
     elif drawing:
         hint = f"Drag on the frame to draw the box of {label}"
+    elif current is None and flagged is None:
+        hint = f"No box for {label} on this frame: drag to draw one"
     else:
         hint = ""
     return FrameOverlay(current, flagged, others, draw_mode, hint, frame_caption(frame, last + 1, label, state))

@@ -224,14 +224,23 @@ class FrameView(pg.GraphicsView):
         self._place_overlay_text()
         self._notice_timer.start(timeout_ms)
 
+    def hide_notice(self) -> None:
+        self._notice_timer.stop()
+        self.notice.hide()
+
     def _place_overlay_text(self) -> None:
-        width = self.viewport().width()
+        """Hint at the top, notice at the bottom, centred; as wide as their text up to the view's width (less a
+        margin), wrapped beyond it, so that no resolution or window size cuts them."""
+        width, height = self.viewport().width(), self.viewport().height()
         for label, top in ((self.hint, True), (self.notice, False)):
-            label.setMaximumWidth(max(120, width - 40))
-            label.adjustSize()
-            x = (width - label.width()) // 2
-            y = 12 if top else self.viewport().height() - label.height() - 12
-            label.move(max(0, x), max(0, y))
+            if not label.text():
+                continue
+            margins = label.contentsMargins().left() + label.contentsMargins().right() + 24
+            natural = label.fontMetrics().horizontalAdvance(label.text()) + margins
+            label.setFixedWidth(max(120, min(natural, width - 40, 760)))
+            label.setFixedHeight(label.heightForWidth(label.width()))
+            y = 12 if top else height - label.height() - 12
+            label.move(max(0, (width - label.width()) // 2), max(0, y))
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)

@@ -173,10 +173,14 @@ class MainWindow(QMainWindow):
         self._notice_timer.setSingleShot(True)
         self._notice_timer.timeout.connect(lambda: self.notice.setText(""))
         self.frame_label = QLabel("")
+        # The tracker's preparation (loading, warming up, learning the first box): what, for how long, and a
+        # bar that fills over the time the last first-frame initialisation took.
+        self.tracker_status = QLabel("")
         self.tracker_progress = QProgressBar()
-        self.tracker_progress.setMaximumWidth(300)
-        self.tracker_progress.setTextVisible(True)
-        self.tracker_progress.setVisible(False)
+        self.tracker_progress.setFixedWidth(110)
+        self.tracker_progress.setTextVisible(False)
+        for widget in (self.tracker_status, self.tracker_progress):
+            widget.setVisible(False)
         self._progress = ("", 0.0, 0.0)  # (text, expected seconds, started at)
         self._progress_timer = QTimer(self)
         self._progress_timer.setInterval(100)
@@ -184,7 +188,8 @@ class MainWindow(QMainWindow):
         self.review = ReviewProgress()
         self.review_progress, self.review_cancel_button = self.review.bar, self.review.cancel_button
         self.fps_label = QLabel("")
-        for widget in (self.frame_label, self.tracker_progress, self.review, self.fps_label):
+        for widget in (self.frame_label, self.tracker_status, self.tracker_progress, self.review,
+                       self.fps_label):
             bar.addPermanentWidget(widget)
 
     def _build_toolbar(self) -> None:
@@ -303,6 +308,7 @@ class MainWindow(QMainWindow):
             self.video.deleteLater()
             self.video = None
         self._on_tracker_progress("", 0.0)
+        self.clear_notice()
         self._displayed = None
         self.undo_stack.clear()
 
@@ -563,6 +569,7 @@ class MainWindow(QMainWindow):
         self._progress = (text, expected_s, time.perf_counter())
         bar = self.tracker_progress
         bar.setVisible(bool(text))
+        self.tracker_status.setVisible(bool(text))
         if not text:
             self._progress_timer.stop()
             return
@@ -576,7 +583,7 @@ class MainWindow(QMainWindow):
         bar = self.tracker_progress
         if expected > 0:
             bar.setValue(int(min(95.0, 100.0 * elapsed / expected)))
-        bar.setFormat(f"{text} {elapsed:.1f} s")
+        self.tracker_status.setText(f"{text} {elapsed:.1f} s")
 
     def show_message(self, text: str, timeout_ms: int = 0) -> None:
         """The status bar's message line (``timeout_ms`` 0: until the next message)."""
@@ -596,6 +603,9 @@ class MainWindow(QMainWindow):
         a few seconds, and in the status bar."""
         self.frame_view.show_notice(text)
         self.show_message(text, 15000)
+
+    def clear_notice(self) -> None:
+        self.frame_view.hide_notice()
 
     def show_error(self, title: str, text: str, details: str | None = None) -> None:
         """A window-modal message that does not block the event loop (tracking signals keep flowing)."""

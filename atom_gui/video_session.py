@@ -91,8 +91,8 @@ class VideoSession(QObject):
             doc = self.document
             boxes = sum(len(doc.frames(obj)) for obj in doc.object_ids)
             text = (f"Recovered the unsaved work of {self.name} from its autosave: {len(doc.object_ids)} "
-                    f"object{'s' if len(doc.object_ids) != 1 else ''}, {boxes} annotated frames. Save (Ctrl+S) "
-                    f"to keep it in the project.")
+                    f"object{'s' if len(doc.object_ids) != 1 else ''}, {boxes} annotated frames (written to the "
+                    f"project when you save or close).")
         return text
 
     # ---- saving -------------------------------------------------------------------------------------------

@@ -25,9 +25,10 @@ def test_qt_binding_is_safe():
 
 def test_frame_cache_decodes_in_the_background_and_stays_bounded(qtbot, synthetic_video):
     source = open_video(synthetic_video)
-    cache = FrameCache(source.clone(), max_bytes=10 * 160 * 120 * 3, prefetch=3)
+    frame_bytes = 160 * 120 * 3
+    cache = FrameCache(source.clone(), max_bytes=10 * frame_bytes, prefetch=3)
     try:
-        assert cache.capacity == 10
+        assert cache.prefetch == 3
         assert cache.request(5) is None  # not decoded yet: it comes through frameReady
         with qtbot.waitSignal(cache.frameReady, timeout=5000, check_params_cb=lambda i, f: i == 5) as blocker:
             pass
@@ -36,10 +37,34 @@ def test_frame_cache_decodes_in_the_background_and_stays_bounded(qtbot, syntheti
         for i in range(0, 40, 2):
             cache.request(i)
             qtbot.waitUntil(lambda i=i: cache.get(i) is not None, timeout=5000)
-        assert len(cache) <= cache.capacity
+        assert cache.nbytes <= cache.max_bytes and len(cache) == 10  # bounded by bytes: 10 frames' worth
         frame = source.read(39)
         cache.put(39, frame)
         assert cache.get(39) is frame
+    finally:
+        cache.close()
+        source.close()
+
+
+def test_frame_cache_counts_bytes_not_frames(synthetic_video):
+    """Frames of any size: the budget holds as many as fit, the newest always; prefetch fits in half of it."""
+    source = open_video(synthetic_video)
+    frame_bytes = 160 * 120 * 3
+    cache = FrameCache(source.clone(), max_bytes=4 * frame_bytes, prefetch=8)
+    try:
+        assert cache.prefetch == 2  # half the budget: two frames of this video
+        small, big = np.zeros(frame_bytes // 3, np.uint8), np.zeros(2 * frame_bytes, np.uint8)
+        for i in range(6):
+            cache.put(i, small)  # a third of a frame each: all six fit (2 frames' worth)
+        assert len(cache) == 6 and cache.nbytes == 6 * small.nbytes
+        cache.put(6, big)  # 2 frames more: still within 4
+        assert len(cache) == 7
+        cache.put(7, big)  # 6 frames' worth: the oldest go until it fits
+        assert cache.nbytes <= cache.max_bytes and cache.get(7) is big and cache.get(6) is big
+        assert all(cache.get(i) is None for i in range(6))
+        huge = np.zeros(10 * frame_bytes, np.uint8)
+        cache.put(8, huge)  # larger than the whole budget: kept alone (it is on screen)
+        assert len(cache) == 1 and cache.get(8) is huge
     finally:
         cache.close()
         source.close()
