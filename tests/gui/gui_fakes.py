@@ -38,6 +38,17 @@ def write_synthetic_video(path: Path, num_frames: int = 40, width: int = 160, he
     return path
 
 
+def write_frame_folder(video: Path, folder: Path, count: int) -> Path:
+    """The first ``count`` frames of ``video`` as numbered PNGs in ``folder`` (made here)."""
+    folder.mkdir(parents=True)
+    capture = cv2.VideoCapture(str(video))
+    for i in range(count):
+        ok, frame = capture.read()
+        cv2.imwrite(str(folder / f"{i + 1:08d}.png"), frame)
+    capture.release()
+    return folder
+
+
 class FakeTracker:
     """Template matching in a search region, reporting evidence like ATOM: a score map over the search region,
     proposals with IoUs, a distractor when a second peak is close.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gui_fakes import square_box
+from gui_fakes import square_box, write_frame_folder
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 from test_window import drag, set_first_box, track, tracked_frames
 
@@ -260,15 +260,7 @@ def test_names_settings_and_projects_are_not_doubled(tmp_path):
 
 
 def test_a_frame_folder_is_titled_with_its_sequence(make_window, qtbot, tmp_path, synthetic_video):
-    import cv2
-
-    folder = tmp_path / "Soccer" / "img"
-    folder.mkdir(parents=True)
-    capture = cv2.VideoCapture(str(synthetic_video))
-    for i in range(3):
-        ok, frame = capture.read()
-        cv2.imwrite(str(folder / f"{i + 1:04d}.jpg"), frame)
-    capture.release()
+    folder = write_frame_folder(synthetic_video, tmp_path / "Soccer" / "img", 3)
     window = make_window()
     with qtbot.waitSignal(window.frameShown, timeout=10000):
         window.open_path(folder)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from gui_fakes import FakeTracker, square_box
+from gui_fakes import FakeTracker, square_box, write_frame_folder
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 
@@ -401,17 +401,10 @@ def test_shortcuts_can_be_remapped(opened):
 
 
 def test_a_folder_of_frames_and_drag_and_drop(make_window, qtbot, tmp_path, synthetic_video):
-    import cv2
     from PySide6.QtCore import QMimeData, QPoint, QUrl
     from PySide6.QtGui import QDropEvent
 
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    capture = cv2.VideoCapture(str(synthetic_video))
-    for i in range(6):
-        ok, frame = capture.read()
-        cv2.imwrite(str(folder / f"{i + 1:08d}.png"), frame)
-    capture.release()
+    folder = write_frame_folder(synthetic_video, tmp_path / "frames", 6)
     window = make_window()
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(folder))])
