@@ -5,7 +5,7 @@
 It opens the real window on bikes.mp4 with the shipped model and does what a person would: draw the cyclist's
 box on frame 76, press Space with auto-pause on, track on through the low confidence where a car hides the
 cyclist, mark the hidden frames occluded, correct a box, and let tracking carry on from it. Each step is saved as
-a PNG (the window grabbed as it is on screen, then reduced to a palette so that the files stay small). Nothing is
+a PNG (the window grabbed as it is on screen, then reduced to a dithered palette so that the files stay small). Nothing is
 drawn by hand: run it again after a change to the app and commit the new pictures.
 
 ``--check DIR`` saves every picture there too at full colour, for looking at them before committing.
@@ -93,9 +93,9 @@ class Session:
         if self.check is not None:
             image.save(str(self.check / name))
         path = self.out / name
-        rgb = Image.frombytes("RGBA", (image.width(), image.height()),
-                              bytes(image.convertToFormat(image.Format.Format_RGBA8888).constBits())).convert("RGB")
-        rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(
+        rgba = image.convertToFormat(image.Format.Format_RGBA8888)  # kept alive while its bytes are read
+        rgb = Image.frombytes("RGBA", (rgba.width(), rgba.height()), bytes(rgba.constBits())).convert("RGB")
+        rgb.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.FLOYDSTEINBERG).save(
             path, optimize=True)
         print(f"{path} ({path.stat().st_size // 1024} kB)")
         return path
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. The first box: drawn on frame 76; the tracker learns it while the person looks (the status bar says so).
     w.correction.apply_box(CYCLIST)
-    s.wait(lambda: w.tracker_progress.isVisible(), limit=60)
+    s.wait(lambda: "Learning" in w.tracker_status.text(), limit=120)
     s.save("correction-1-first-box.png")
     s.wait(lambda: not w.video.warmup.busy, seconds=0.5)
 
