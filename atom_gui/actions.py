@@ -153,13 +153,13 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("keep_stale", "Keep the stale boxes", "Shift+K", "Annotate", lambda w: w.correction.keep_stale(),
                tip="an earlier run's boxes past a correction (brown): on the selected range, else the stale stretch "
                    "around this frame; kept boxes are exported again"),
-    ActionSpec("new_object", "New object", "Ctrl+N", "Annotate", lambda w: w.new_object(), section=1,
+    ActionSpec("new_object", "New object", "Ctrl+N", "Annotate", lambda w: w.correction.new_object(), section=1,
                short="+ Object", toolbar=21),
     ActionSpec("next_object", "Next object", "Tab", "Annotate", lambda w: w.next_object(), section=1),
-    ActionSpec("object_properties", "Object label and description…", "F2", "Annotate", lambda w: w.edit_object(),
-               section=1),
+    ActionSpec("object_properties", "Object label and description…", "F2", "Annotate",
+               lambda w: w.correction.edit_object(), section=1),
     ActionSpec("delete_object", "Delete the object and all its boxes", "Ctrl+Shift+Del", "Annotate",
-               lambda w: w.delete_object(), section=1, tip="one undo step: Ctrl+Z brings it back"),
+               lambda w: w.correction.delete_object(), section=1, tip="one undo step: Ctrl+Z brings it back"),
     # ---- View
     ActionSpec("follow", "Follow the tracked frame", "", "View", when="always", setting="follow_tracking"),
     ActionSpec("overlay", "Confidence map over the frame", "", "View", when="always",

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QInputDialog
 
 from tracker_core.annotation import Flag, ReplacePolicy
 from tracker_core.boxes import Box
@@ -34,6 +35,7 @@ from .tracking_worker import (
     UNREADABLE,
     RunSpec,
 )
+from .undo_commands import ObjectPropertiesCommand
 from .video_session import VideoSession
 
 
@@ -241,6 +243,40 @@ class CorrectionController(QObject):
         if c is not None and c.is_running and (any_object or c.active_object == self.host.current_object):
             c.pause()
             self.host.show_message("Tracking paused for the edit; press the key again.", 4000)
+
+    # ==== objects ==========================================================================================
+
+    def new_object(self) -> None:
+        """Ctrl+N: a new object, current, and the next drag draws its first box."""
+        if self.video is not None:
+            self.host.set_current_object(self.video.editor.add_object())
+            self.start_drawing()
+
+    def delete_object(self) -> None:
+        """Ctrl+Shift+Del: the current object and all its boxes go, as one undo step (not while it is tracked)."""
+        if self.video is None or self.host.current_object is None:
+            return
+        if self._running_current():
+            self.host.show_message("This object is being tracked: stop tracking (Esc) before deleting it.", 6000)
+            return
+        self.host.show_message(self.video.editor.delete_object(self.host.current_object), 8000)
+
+    def edit_object(self) -> None:
+        """F2: the current object's label and description (LaSOT's nlp.txt), one undo step."""
+        if self.video is None or self.host.current_object is None:
+            return
+        doc = self.video.document
+        obj = doc.object(self.host.current_object)
+        label, ok = QInputDialog.getText(self.host, "Object label", "Label (the class name in exports):",
+                                         text=obj.label)
+        if not ok or not label.strip():
+            return
+        description, ok = QInputDialog.getMultiLineText(self.host, "Object description",
+                                                        "Description (LaSOT's nlp.txt sentence):", obj.description)
+        if not ok:
+            return
+        previous = (doc.set_label(obj.id, label.strip()), doc.set_description(obj.id, description.strip()))
+        self.video.undo_stack.push(ObjectPropertiesCommand(doc, obj.id, previous))
 
     # ==== tracking =========================================================================================
 

@@ -117,3 +117,16 @@ def frame_caption(frame: int, num_frames: int, label: str, state) -> str:
         parts.append("out of view")
     return text + (", ".join(parts) or "no box")
 
+
+
+def why_no_evidence(state) -> str:
+    """What the evidence panels say on a frame without a tracker result, from its state."""
+    if state is not None and state.flagged:
+        return "This frame is flagged " + ("occluded" if state.occluded else "out of view")
+    if state is None or state.box is None:
+        return "Not tracked: no box on this frame"
+    if state.source is Source.MANUAL:
+        return "A keyframe: a person's box, no tracker evidence"
+    if state.source is Source.INTERPOLATED:
+        return "Interpolated between keyframes: no tracker evidence"
+    return "Tracked earlier: its evidence is no longer kept (only recent frames' are)"

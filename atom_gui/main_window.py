@@ -30,17 +30,13 @@ from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
-    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QToolBar,
     QVBoxLayout,
     QWidget,
 )
-
-from tracker_core.annotation import Source
 
 from .actions import ActionContext, build_menus, build_toolbar, make_actions, transport_actions, update_enabled
 from .annotation_model import SOURCE_MANUAL
@@ -49,13 +45,13 @@ from .core_adapters import Tracker, make_tracker, not_found_threshold
 from .correction import CorrectionController
 from .evidence_panels import EvidencePanels
 from .file_commands import FileCommands, ReviewProgress
-from .frame_captions import describe_frame
+from .frame_captions import describe_frame, why_no_evidence
 from .frame_view import FrameView
 from .project_files import OpenedSession, open_session
 from .settings import AppSettings, SettingsDialog, default_project_dir, user_qsettings
 from .shortcuts import ShortcutDialog, apply_keys, cheat_sheet_html, load_keys, save_keys
 from .timeline import Timeline, strip_codes
-from .undo_commands import ObjectPropertiesCommand
+from .tracker_warmup import WarmupProgress
 from .video_session import VideoSession
 
 REFRESH_MS = 33
@@ -173,23 +169,12 @@ class MainWindow(QMainWindow):
         self._notice_timer.setSingleShot(True)
         self._notice_timer.timeout.connect(lambda: self.notice.setText(""))
         self.frame_label = QLabel("")
-        # The tracker's preparation (loading, warming up, learning the first box): what, for how long, and a
-        # bar that fills over the time the last first-frame initialisation took.
-        self.tracker_status = QLabel("")
-        self.tracker_progress = QProgressBar()
-        self.tracker_progress.setFixedWidth(110)
-        self.tracker_progress.setTextVisible(False)
-        for widget in (self.tracker_status, self.tracker_progress):
-            widget.setVisible(False)
-        self._progress = ("", 0.0, 0.0)  # (text, expected seconds, started at)
-        self._progress_timer = QTimer(self)
-        self._progress_timer.setInterval(100)
-        self._progress_timer.timeout.connect(self._tick_tracker_progress)
+        self.warmup_progress = WarmupProgress()
+        self.tracker_status, self.tracker_progress = self.warmup_progress.label, self.warmup_progress.bar
         self.review = ReviewProgress()
         self.review_progress, self.review_cancel_button = self.review.bar, self.review.cancel_button
         self.fps_label = QLabel("")
-        for widget in (self.frame_label, self.tracker_status, self.tracker_progress, self.review,
-                       self.fps_label):
+        for widget in (self.frame_label, self.warmup_progress, self.review, self.fps_label):
             bar.addPermanentWidget(widget)
 
     def _build_toolbar(self) -> None:
@@ -270,7 +255,7 @@ class MainWindow(QMainWindow):
         video.model.framesChanged.connect(self._on_frames_changed)
         video.model.objectsChanged.connect(self._on_objects_changed)
         video.autosaveFailed.connect(lambda text: self.show_message(text, 8000))
-        video.warmup.progress.connect(self._on_tracker_progress)
+        video.warmup.progress.connect(self.warmup_progress.show_stage)
         self.correction.attach(video)
         self._autosave_timer.start()
         self.files.add_recent(opened.video_path)
@@ -307,7 +292,7 @@ class MainWindow(QMainWindow):
             self.video.close()
             self.video.deleteLater()
             self.video = None
-        self._on_tracker_progress("", 0.0)
+        self.warmup_progress.show_stage("", 0.0)
         self.clear_notice()
         self._displayed = None
         self.undo_stack.clear()
@@ -436,44 +421,12 @@ class MainWindow(QMainWindow):
         self.update_frame_overlays()
         self._schedule_refresh()
 
-    def new_object(self) -> None:
-        if self.video is None:
-            return
-        self.set_current_object(self.video.editor.add_object())
-        self.correction.start_drawing()
-
     def next_object(self) -> None:
         if self.document is None or not self.document.object_ids:
             return
         ids = self.document.object_ids
         i = ids.index(self.current_object) if self.current_object in ids else -1
         self.set_current_object(ids[(i + 1) % len(ids)])
-
-    def delete_object(self) -> None:
-        """Ctrl+Shift+Del: the current object and all its boxes go, as one undo step (not while it is tracked)."""
-        if self.video is None or self.current_object is None:
-            return
-        c = self.video.controller
-        if c.is_running and c.active_object == self.current_object:
-            self.show_message("This object is being tracked: stop tracking (Esc) before deleting it.", 6000)
-            return
-        self.show_message(self.video.editor.delete_object(self.current_object), 8000)
-
-    def edit_object(self) -> None:
-        """F2: the current object's label and description (LaSOT's nlp.txt), one undo step."""
-        if self.document is None or self.current_object is None:
-            return
-        obj = self.document.object(self.current_object)
-        label, ok = QInputDialog.getText(self, "Object label", "Label (the class name in exports):", text=obj.label)
-        if not ok or not label.strip():
-            return
-        description, ok = QInputDialog.getMultiLineText(self, "Object description",
-                                                        "Description (LaSOT's nlp.txt sentence):", obj.description)
-        if not ok:
-            return
-        previous = (self.document.set_label(obj.id, label.strip()),
-                    self.document.set_description(obj.id, description.strip()))
-        self.undo_stack.push(ObjectPropertiesCommand(self.document, obj.id, previous))
 
     def _on_objects_changed(self) -> None:
         self.object_combo.clear()
@@ -545,45 +498,11 @@ class MainWindow(QMainWindow):
             return
         self._panels_drawn_at = now
         image = self.video.cache.get(self.current_frame) if result is not None else None
-        self.panels.show_result(result, image, self.settings.tracker, self._why_no_evidence(result))
+        why = "" if result is not None else why_no_evidence(self.document.state(self.current_object,
+                                                                                self.current_frame))
+        self.panels.show_result(result, image, self.settings.tracker, why)
 
-    def _why_no_evidence(self, result) -> str:
-        """What the evidence panels say on a frame without a tracker result."""
-        if result is not None:
-            return ""
-        state = self.document.state(self.current_object, self.current_frame)
-        if state is not None and state.flagged:
-            return "This frame is flagged " + ("occluded" if state.occluded else "out of view")
-        if state is None or state.box is None:
-            return "Not tracked: no box on this frame"
-        if state.source is Source.MANUAL:
-            return "A keyframe: a person's box, no tracker evidence"
-        if state.source is Source.INTERPOLATED:
-            return "Interpolated between keyframes: no tracker evidence"
-        return "Tracked earlier: its evidence is no longer kept (only recent frames' are)"
-
-    # ==== tracker progress and messages ====================================================================
-
-    def _on_tracker_progress(self, text: str, expected_s: float) -> None:
-        """The warm-up's stage: a bar that fills over the stage's expected length (busy when unknown)."""
-        self._progress = (text, expected_s, time.perf_counter())
-        bar = self.tracker_progress
-        bar.setVisible(bool(text))
-        self.tracker_status.setVisible(bool(text))
-        if not text:
-            self._progress_timer.stop()
-            return
-        bar.setRange(0, 100 if expected_s > 0 else 0)
-        self._progress_timer.start()
-        self._tick_tracker_progress()
-
-    def _tick_tracker_progress(self) -> None:
-        text, expected, started = self._progress
-        elapsed = time.perf_counter() - started
-        bar = self.tracker_progress
-        if expected > 0:
-            bar.setValue(int(min(95.0, 100.0 * elapsed / expected)))
-        self.tracker_status.setText(f"{text} {elapsed:.1f} s")
+    # ==== messages ====================================================================
 
     def show_message(self, text: str, timeout_ms: int = 0) -> None:
         """The status bar's message line (``timeout_ms`` 0: until the next message)."""

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
 from tracker_core.boxes import Box
 from tracker_core.trackers import TrackerSpec
@@ -261,3 +262,42 @@ class PreparedTracker:
 
     def __getattr__(self, name: str):
         return getattr(self.tracker, name)
+
+
+class WarmupProgress(QWidget):
+    """The preparation in the status bar: what is being done and for how long, with a bar that fills over the
+    time the last first-frame initialisation took (busy while that is unknown); hidden when idle."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.label = QLabel("")
+        self.bar = QProgressBar()
+        self.bar.setFixedWidth(110)
+        self.bar.setTextVisible(False)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar)
+        self._stage = ("", 0.0, 0.0)  # (text, expected seconds, started at)
+        self._timer = QTimer(self)
+        self._timer.setInterval(100)
+        self._timer.timeout.connect(self._tick)
+        self.setVisible(False)
+
+    def show_stage(self, text: str, expected_s: float) -> None:
+        """A stage began (``text``; "" when the preparation is over), likely to take ``expected_s`` (0: unknown)."""
+        self._stage = (text, expected_s, time.perf_counter())
+        self.setVisible(bool(text))
+        if not text:
+            self._timer.stop()
+            return
+        self.bar.setRange(0, 100 if expected_s > 0 else 0)
+        self._timer.start()
+        self._tick()
+
+    def _tick(self) -> None:
+        text, expected, started = self._stage
+        elapsed = time.perf_counter() - started
+        if expected > 0:
+            self.bar.setValue(int(min(95.0, 100.0 * elapsed / expected)))
+        self.label.setText(f"{text} {elapsed:.1f} s")

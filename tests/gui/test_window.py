@@ -278,7 +278,7 @@ def test_backward_tracking(opened, qtbot):
 def test_a_second_object_and_interpolation(opened, qtbot):
     window = opened()
     set_first_box(window)
-    window.new_object()
+    window.correction.new_object()
     second = window.current_object
     assert second != window.document.object_ids[0] and window.frame_view.draw_mode
     window.correction.apply_box(Box(100, 10, 20, 20), corrected=False)
@@ -503,7 +503,7 @@ def test_deleting_an_object_is_one_undo_step_and_drawing_starts_a_new_one(opened
     window = opened()
     first_box = set_first_box(window)
     first = window.current_object
-    window.new_object()
+    window.correction.new_object()
     second = window.current_object
     window.correction.apply_box(Box(100, 10, 20, 20), corrected=False)
     window.actions["delete_object"].trigger()
@@ -546,7 +546,7 @@ def test_object_label_and_description_are_one_undo_step(opened, monkeypatch):
     window = opened()
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("cyclist", True))
     monkeypatch.setattr(QInputDialog, "getMultiLineText", lambda *a, **k: ("a cyclist in black", True))
-    window.edit_object()
+    window.correction.edit_object()
     obj = window.document.object(window.current_object)
     assert (obj.label, obj.description) == ("cyclist", "a cyclist in black")
     assert window.object_combo.currentText() == "cyclist"
