@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QMenuBar, QStyle, QToolBar, QWidget
 
 from tracker_core.annotation import Flag
@@ -178,8 +178,6 @@ assert all(spec.menu in MENUS for spec in ACTION_SPECS)
 
 def make_actions(window: QWidget, keys: dict[str, str]) -> dict[str, QAction]:
     """One QAction per spec, parented to (and active in) ``window``, connected to its command."""
-    from .shortcuts import apply_keys
-
     actions = {}
     for spec in ACTION_SPECS:
         action = QAction(spec.text, window)
@@ -243,3 +241,14 @@ def transport_actions(actions: dict[str, QAction]) -> list[QAction]:
 def update_enabled(actions: dict[str, QAction], context: ActionContext) -> None:
     for spec in ACTION_SPECS:
         actions[spec.name].setEnabled(bool(getattr(context, spec.when)))
+
+
+def apply_keys(actions: dict[str, QAction], keys: dict[str, str]) -> None:
+    """Give each action its key (none where the key is empty) and a tooltip that names the key."""
+    for name, action in actions.items():
+        key = keys.get(name, "")
+        action.setShortcut(QKeySequence(key) if key else QKeySequence())
+        spec = SPECS_BY_NAME[name]
+        tip = spec.text.replace("&", "").replace("…", "")
+        action.setToolTip(f"{tip} ({QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)})"
+                          if key else tip)

@@ -38,7 +38,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .actions import ActionContext, build_menus, build_toolbar, make_actions, transport_actions, update_enabled
+from .actions import (
+    ActionContext,
+    apply_keys,
+    build_menus,
+    build_toolbar,
+    make_actions,
+    transport_actions,
+    update_enabled,
+)
 from .annotation_model import SOURCE_MANUAL
 from .background import call_in_background
 from .core_adapters import Tracker, make_tracker, not_found_threshold
@@ -49,7 +57,7 @@ from .frame_captions import describe_frame, why_no_evidence
 from .frame_view import FrameView
 from .project_files import OpenedSession, open_session
 from .settings import AppSettings, SettingsDialog, default_project_dir, user_qsettings
-from .shortcuts import ShortcutDialog, apply_keys, cheat_sheet_html, load_keys, save_keys
+from .shortcuts import ShortcutDialog, cheat_sheet_html, load_keys, save_keys
 from .timeline import Timeline, strip_codes
 from .tracker_warmup import WarmupProgress
 from .video_session import VideoSession

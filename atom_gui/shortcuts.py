@@ -8,7 +8,7 @@ QSettings under ``shortcuts/<action name>``.
 from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -51,16 +51,6 @@ def save_keys(qsettings: QSettings, keys: dict[str, str]) -> None:
         else:
             qsettings.setValue(name, key)
     qsettings.endGroup()
-
-
-def apply_keys(actions: dict[str, QAction], keys: dict[str, str]) -> None:
-    for name, action in actions.items():
-        key = keys.get(name, "")
-        action.setShortcut(QKeySequence(key) if key else QKeySequence())
-        spec = SPECS_BY_NAME[name]
-        tip = spec.text.replace("&", "").replace("…", "")
-        action.setToolTip(f"{tip} ({QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)})"
-                          if key else tip)
 
 
 def conflicts(keys: dict[str, str]) -> list[tuple[str, list[str]]]:

@@ -385,7 +385,8 @@ def test_settings_dialog_round_trip_and_apply(opened):
 
 
 def test_shortcuts_can_be_remapped(opened):
-    from atom_gui.shortcuts import apply_keys, conflicts, load_keys, save_keys
+    from atom_gui.actions import apply_keys
+    from atom_gui.shortcuts import conflicts, load_keys, save_keys
 
     window = opened()
     keys = dict(window.keys, next_frame="J")
