@@ -51,14 +51,24 @@ def choose_export_destination(parent: QWidget, document: Document, fmt: str, sta
 
 
 def missing_frames_text(document: Document) -> str:
-    """Which objects have frames with neither a box nor a flag, in words for the person."""
+    """Which objects have frames that an export would write as absent (neither a box nor a flag, or a stale box
+    that no one kept), in words for the person."""
     lines = []
     for obj in document.objects():
-        missing = [f for f in range(document.num_frames)
-                   if (state := obj.states.get(f)) is None or (state.box is None and not state.flagged)]
+        missing, stale = [], []
+        for f in range(document.num_frames):
+            state = obj.states.get(f)
+            if state is None or (state.exported_box is None and not state.flagged):
+                missing.append(f)
+                if state is not None and state.stale:
+                    stale.append(f)
         if missing:
-            lines.append(f"{obj.label}: no box and no flag on {len(missing)} of {document.num_frames} frames "
-                         f"({describe_frames(missing)})")
+            line = (f"{obj.label}: no box and no flag on {len(missing)} of {document.num_frames} frames "
+                    f"({describe_frames(missing)})")
+            if stale:
+                line += (f"; {len(stale)} of them ({describe_frames(stale)}) hold stale boxes, tracked before a "
+                         f"correction: re-track them, or keep them (Shift+K)")
+            lines.append(line)
     return "\n".join(lines)
 
 

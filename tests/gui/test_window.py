@@ -556,6 +556,7 @@ def test_object_label_and_description_are_one_undo_step(opened, monkeypatch):
 
 
 def test_a_correction_leaves_the_old_runs_tail_stale_until_kept_and_one_undo_restores_it(opened, qtbot):
+    from atom_gui.import_export import missing_frames_text
     from atom_gui.timeline import STALE, strip_codes
 
     window = opened()
@@ -571,6 +572,8 @@ def test_a_correction_leaves_the_old_runs_tail_stale_until_kept_and_one_undo_res
     assert set(codes[16:40]) == {STALE} and STALE not in codes[:16]
     window.go_to(20)
     assert "stale" in window.frame_label.text()
+    assert missing_frames_text(doc).endswith("24 of them (16-39) hold stale boxes, tracked before a correction: "
+                                             "re-track them, or keep them (Shift+K)")
     window.correction.undo()  # the correction and its run, stale marks included: one step
     assert {f: doc.state(obj, f) for f in range(10, 40)} == before
     window.correction.redo()
