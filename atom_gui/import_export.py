@@ -82,7 +82,7 @@ def export_to(parent: QWidget, document: Document, fmt: str, out: str, ask=QMess
         folder = out_path.parent
     else:
         options, folder = {}, out_path
-    folder.mkdir(parents=True, exist_ok=True)
+    # The formats create missing folders themselves, and remove them again when nothing is written (a cancel).
     try:
         paths = module.export(document, None, str(folder), **options)
     except IncompleteAnnotationError:

@@ -208,6 +208,8 @@ def test_export_makes_its_folder_and_writes_single_file_formats_to_a_file(opened
         return QMessageBox.StandardButton.Yes
 
     out = tmp_path / "new" / "nested" / "lasot"
+    no = export_to(window, window.document, "lasot", str(out), ask=lambda *args: QMessageBox.StandardButton.No)
+    assert no.startswith("Export cancelled") and not (tmp_path / "new").exists()  # no empty folder left behind
     export_to(window, window.document, "lasot", str(out), ask=ask)
     assert (out / "object_1" / "object_1-1" / "groundtruth.txt").is_file()
     assert asked and "object 1: no box and no flag on 29 of 40 frames (11-39)" in asked[0]
