@@ -54,7 +54,7 @@ class AnnotationEditor:
         text = f"{'Mark' if on else 'Unmark'} {span} {what}"
         if not snapshot.is_empty():
             self.undo_stack.push(SnapshotCommand(self.document, text, snapshot))
-        return f"{text[0].upper()}{text[1:]}." if on else f"{span.capitalize()} no longer {what}."
+        return f"{span.capitalize()} marked {what}." if on else f"{span.capitalize()} no longer {what}."
 
     def delete_box(self, object_id: int, first: int, last: int) -> str:
         """Deleting marks out of view: the track and its boxes stay, so undo or clearing the flag restores."""

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QUndoStack
+from PySide6.QtGui import QPainter, QUndoStack
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -66,6 +66,17 @@ REFRESH_MS = 33
 PANEL_INTERVAL_S = 0.12
 EVIDENCE_DOCK_SHARE = 0.3  # of the window's width, within the bounds below: the video keeps the rest
 EVIDENCE_DOCK_WIDTH = (240, 460)
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends with "…" where its text is wider than it (the full text stays its text and
+    its tooltip): a long message in the status bar is not cut off mid-word by the widgets beside it."""
+
+    def paintEvent(self, event) -> None:
+        rect = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        painter = QPainter(self)
+        painter.drawText(rect, int(self.alignment()), text)
 
 
 class MainWindow(QMainWindow):
@@ -170,8 +181,9 @@ class MainWindow(QMainWindow):
         # The status bar: the last message on the left (a widget, so a menu's status tips only cover it for a
         # moment), then the frame's state, the tracker's preparation, a review video's progress, frames/s.
         bar = self.statusBar()
-        self.notice = QLabel("")
+        self.notice = ElidedLabel("")
         self.notice.setMinimumWidth(200)
+        self.notice.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         bar.addWidget(self.notice, 1)
         self._notice_timer = QTimer(self)
         self._notice_timer.setSingleShot(True)
