@@ -5,8 +5,8 @@
 It opens the real window on bikes.mp4 with the shipped model and does what a person would: draw the cyclist's
 box on frame 76, press Space with auto-pause on, track on through the low confidence where a car hides the
 cyclist, mark the hidden frames occluded, correct a box, and let tracking carry on from it. Each step is saved as
-a PNG (the window grabbed as it is on screen, then reduced to a dithered palette so that the files stay small). Nothing is
-drawn by hand: run it again after a change to the app and commit the new pictures.
+a PNG (the window grabbed as it is on screen, then reduced to a dithered palette so that the files stay small).
+Nothing is drawn by hand: run it again after a change to the app and commit the new pictures.
 
 ``--check DIR`` saves every picture there too at full colour, for looking at them before committing.
 """
