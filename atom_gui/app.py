@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import dataclasses
 import sys
 
@@ -30,30 +28,11 @@ def qt_binding_problem() -> str | None:
     return None
 
 
-def keep_frames_off_the_heap() -> None:
-    """Have glibc give every large allocation its own mapping, returned to the system when freed.
-
-    A decoded 4K frame is 19-25 MB. glibc raises its mmap threshold each time such a block is freed (up to
-    32 MB), after which frames are carved from the heaps of the decoding, tracking and GUI threads, which
-    fragment and keep their peak: on a 4K video the app's resident memory settled about 400 MB higher (1.59 GB
-    against 1.18 GB, measured with ``python -m atom_gui.responsiveness`` and MALLOC_MMAP_THRESHOLD_). A fixed
-    threshold of 1 MiB keeps them mapped. Only on glibc; elsewhere nothing happens.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
-        return
-    m_mmap_threshold = -3
-    mallopt(ctypes.c_int(m_mmap_threshold), ctypes.c_int(1024 * 1024))
-
-
 def make_application(argv: list[str] | None = None) -> QApplication:
     """The QApplication (the existing one when there is one), dark-themed: video and heat maps read better on
     a dark surround, and pyqtgraph's panels are dark already."""
-    keep_frames_off_the_heap()
+    # glibc's malloc is left to its own (dynamic) mmap threshold: a fixed 1 MiB one (mallopt) settled a 4K video's
+    # memory lower, but halved the tracking speed (the tracker's large tensors mapped and unmapped every frame).
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setApplicationName(APP_NAME)  # no organisation: it would name the settings and data folders twice
     app.setStyle("Fusion")
