@@ -152,3 +152,14 @@ def test_size_options_beyond_the_paper():
     assert tr._new_size(400.0, 12.5, 0.9) == pytest.approx((200.0, 25.0))  # half the log change
     cfg.refinement.keep_size_below_iou = 0.5
     assert tr._new_size(400.0, 12.5, 0.49) == (100.0, 50.0)
+
+
+def test_multiscale_size_is_bounded_as_the_reference_bounds_its_scale():
+    # Reference: min_scale_factor = max(10 / base_size), max_scale_factor = min(image_size / base_size).
+    tr = AtomTracker.__new__(AtomTracker)
+    tr.config, tr.start_size, tr.image_size = preset("multiscale"), (20.0, 50.0), (640, 360)
+    assert tr._bounded_scale(30.0, 75.0) == (30.0, 75.0)  # inside the bounds: unchanged
+    assert tr._bounded_scale(4.0, 10.0) == pytest.approx((10.0, 25.0))  # the short side stops at 10 px
+    assert tr._bounded_scale(200.0, 500.0) == pytest.approx((144.0, 360.0))  # the box stops at the image height
+    tr.start_size = (2.0, 3.0)  # a box smaller than the bound keeps its aspect ratio and grows to 10 px
+    assert tr._bounded_scale(1.0, 1.5) == pytest.approx((10.0, 15.0))

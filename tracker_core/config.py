@@ -71,8 +71,6 @@ class LocalizationConfig:
     update_scale_when_uncertain: bool = True
     scale_factors: tuple[float, ...] = (1.0,)  # >1 entries: multi-scale search (used without the IoU-Net)
     max_center_outside: float = 0.3  # the centre may leave the image by this fraction of the target size
-    # Not in the reference (its IoU-Net path is unbounded): keep each side in [4 px, 2x the image side].
-    clamp_size: bool = True
 
 
 @dataclass

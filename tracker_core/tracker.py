@@ -131,12 +131,17 @@ class AtomTracker:
         cy = min(max(cy, -m * h), self.image_size[1] + m * h)
         return cx, cy
 
-    def _clamp_size(self, w: float, h: float) -> tuple[float, float]:
-        # Not in the reference (its IoU-Net path is unbounded); keeps a runaway box inside sane limits.
-        if not self.config.localization.clamp_size:
-            return w, h
+    def _bounded_scale(self, w: float, h: float) -> tuple[float, float]:
+        """The multi-scale search's size, bounded as the reference bounds its scale: relative to the box the tracker
+        started from, at least 10 px on the side that reaches it last and at most the image in both directions.
+        (The IoU-Net path is unbounded, as in the reference; a per-side clamp there changed no box on the
+        validation split, issue 11.)"""
+        iw, ih = self.start_size
         W, H = self.image_size
-        return (min(max(w, 4.0), 2.0 * W), min(max(h, 4.0), 2.0 * H))
+        ratio = w / iw
+        low, high = max(10.0 / iw, 10.0 / ih), min(W / iw, H / ih)
+        ratio = min(max(ratio, low), max(high, low))
+        return iw * ratio, ih * ratio
 
     def _new_size(self, w: float, h: float, predicted_iou: float) -> tuple[float, float]:
         """The size to keep after refinement proposed (w, h); the paper takes it as it is (see RefinementConfig's
@@ -178,7 +183,7 @@ class AtomTracker:
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.image_size = (frame.shape[1], frame.shape[0])
         self.center = box.center
-        self.size = (box.w, box.h)
+        self.size = self.start_size = (box.w, box.h)
         self.frame_num = 1
         image = image_to_tensor(frame, self.device)
         with timer("backbone"):
@@ -260,13 +265,13 @@ class AtomTracker:
                 refined = self._refine(iou_feat, tf)
             if refined is not None:
                 (cx, cy, w, h), iou_pred, props, prop_ious = refined
-                self.size = self._clamp_size(*self._new_size(w, h, iou_pred))
+                self.size = self._new_size(w, h, iou_pred)
                 self.center = self._clamp_center(cx, cy)
                 result.iou, result.proposals, result.proposal_ious = iou_pred, props, prop_ious
         else:
             self.center = new_center
             s = scales[scale_ind]
-            self.size = self._clamp_size(self.size[0] * s, self.size[1] * s)
+            self.size = self._bounded_scale(self.size[0] * s, self.size[1] * s)
         result.box = self.box
 
         with timer("classifier_update"):
@@ -386,6 +391,7 @@ class AtomTracker:
         cfg = self.config
         box = Box.from_seq(tuple(box))
         self.center, self.size = box.center, (box.w, box.h)
+        self.start_size = self.size
         self.image_size = (frame.shape[1], frame.shape[0])
         image = image_to_tensor(frame, self.device)
         with torch.no_grad():
