@@ -55,7 +55,7 @@ from .evidence_panels import EvidencePanels
 from .file_commands import FileCommands, ReviewProgress
 from .frame_captions import describe_frame, why_no_evidence
 from .frame_view import FrameView
-from .project_files import OpenedSession, open_session
+from .project_files import OpenedSession, display_name, open_session
 from .settings import AppSettings, SettingsDialog, default_project_dir, user_qsettings
 from .shortcuts import ShortcutDialog, cheat_sheet_html, load_keys, save_keys
 from .timeline import Timeline, strip_codes
@@ -246,7 +246,7 @@ class MainWindow(QMainWindow):
         self._opening = path
         self.show_message(f"Opening {path}…")
         if self.video is None:
-            self.frame_view.set_hint(f"Opening {Path(path).name}…")
+            self.frame_view.set_hint(f"Opening {display_name(path)}…")
         project_dir = self.project_dir
         call_in_background(lambda: open_session(path, project_dir), lambda s: self._session_ready(path, s),
                            lambda exc: self._open_failed(path, exc))

@@ -266,4 +266,5 @@ def test_a_frame_folder_is_titled_with_its_sequence(make_window, qtbot, tmp_path
     window = make_window()
     with qtbot.waitSignal(window.frameShown, timeout=10000):
         window.open_path(folder)
+        assert window.frame_view.hint.text() == "Opening Soccer/img…"  # while it opens, named as it will be
     assert window.windowTitle().endswith("Soccer/img") and window.message().startswith("Opened Soccer/img:")
