@@ -90,9 +90,10 @@ class VideoSession(QObject):
         if self.recovered:
             doc = self.document
             boxes = sum(len(doc.frames(obj)) for obj in doc.object_ids)
-            text = (f"Recovered the unsaved work of {self.name} from its autosave: {len(doc.object_ids)} "
-                    f"object{'s' if len(doc.object_ids) != 1 else ''}, {boxes} annotated frames (written to the "
-                    f"project when you save or close).")
+            objects = len(doc.object_ids)
+            text = (f"Recovered the unsaved work of {self.name} from its autosave: {objects} "
+                    f"object{'s' if objects != 1 else ''}, {boxes} annotated frame{'s' if boxes != 1 else ''} "
+                    f"(written to the project when you save or close).")
         return text
 
     # ---- saving -------------------------------------------------------------------------------------------

@@ -130,6 +130,20 @@ def test_recovery_and_the_end_of_a_fill_are_announced(opened, make_window, synth
                                       "21 annotated frames")
 
 
+def test_a_recovered_single_box_is_counted_in_the_singular(opened, make_window, synthetic_video, qtbot):
+    window = opened()
+    set_first_box(window, 0)
+    window.video.autosave_soon()
+    qtbot.waitUntil(lambda: window.video.autosaver.path.is_file() and not window.video.autosaver.dirty,
+                    timeout=10000)
+    window.video.save_on_close = lambda: None  # a crash
+    window.close()
+    again = make_window()
+    with qtbot.waitSignal(again.frameShown, timeout=10000):
+        again.open_path(synthetic_video)
+    assert "from its autosave: 1 object, 1 annotated frame (written to the project" in again.message()
+
+
 def test_the_score_plot_draws_only_the_rules_the_states_use(make_window):
     window = make_window(settings=AppSettings(tracker="atom", low_score=0.25, low_iou=0.5))
     curves = window.panels.curves
