@@ -29,7 +29,18 @@ LABELLED_PROPOSALS = 3  # the best few get their IoU written next to them; more 
 def _title(text: str) -> QLabel:
     label = QLabel(text)
     label.setStyleSheet("color: #c9d1d9; font-weight: 600; padding: 2px 4px;")
+    label.setWordWrap(True)  # a narrow dock wraps a long caption instead of cutting it at its edge
     return label
+
+
+class FrameAxis(pg.AxisItem):
+    """An axis of frame numbers: ticks on whole frames only (a short video would otherwise get 0.5, 1.5, ...)."""
+
+    def tickValues(self, minVal, maxVal, size):
+        levels = [(spacing, values) for spacing, values in super().tickValues(minVal, maxVal, size) if spacing >= 1]
+        if not levels and maxVal >= minVal:
+            levels = [(1.0, list(range(int(np.ceil(minVal)), int(np.floor(maxVal)) + 1)))]
+        return levels
 
 
 def _colorbar(color_map: pg.ColorMap) -> pg.ColorBarItem:
@@ -238,7 +249,7 @@ class ScoreCurvesPanel(QWidget):
                               f"<span style='color:{palette.IOU_CURVE_COLOR}'>━ predicted IoU</span>"
                               f"&nbsp;&nbsp;over frames")
         self.caption.setTextFormat(Qt.TextFormat.RichText)
-        self.plot = pg.PlotWidget(background="#15181c")
+        self.plot = pg.PlotWidget(background="#15181c", axisItems={"bottom": FrameAxis("bottom")})
         self.plot.setYRange(0, 1.05, padding=0)
         self.plot.setMouseEnabled(x=True, y=False)
         self.plot.showGrid(x=False, y=True, alpha=0.15)

@@ -163,6 +163,16 @@ def test_the_evidence_dock_gives_way_to_the_video_in_a_small_window(make_window,
     window.resize(900, 600)
     qtbot.waitUntil(lambda: window.evidence_dock.width() < 0.4 * window.width(), timeout=3000)
     assert window.frame_view.width() > 0.55 * window.width()
+    captions = [window.panels.confidence.caption, window.panels.iou.caption, window.panels.curves.caption]
+    assert all(c.wordWrap() for c in captions)  # a caption wider than the dock wraps instead of being cut
+
+
+def test_the_frame_axis_ticks_whole_frames_only(make_window):
+    axis = make_window().panels.curves.plot.getAxis("bottom")
+    short = [v for _, values in axis.tickValues(0.0, 2.0, 300) for v in values]  # a 3-frame video
+    assert short and all(float(v).is_integer() for v in short) and {0.0, 1.0, 2.0} <= set(short)
+    long = [v for _, values in axis.tickValues(0.0, 250.0, 300) for v in values]
+    assert 100.0 in long and all(float(v).is_integer() for v in long)
 
 
 def test_frames_per_second_and_evidence_texts_belong_to_their_video_and_frame(opened, synthetic_video, qtbot):
