@@ -110,6 +110,33 @@ def test_review_video_export_is_h264_with_boxes(video, tmp_path):
     assert g > 150 and g > r + 60 and g > b + 60
 
 
+def test_review_video_export_makes_its_folder_and_a_failed_write_leaves_nothing(video, tmp_path, capsys,
+                                                                                monkeypatch):
+    import imageio_ffmpeg
+
+    out = tmp_path / "out"
+    assert main(["track", str(video), "--init", "40,30,30,24", "--out", str(out), "--tracker", "kcf", "--quiet"]) == 0
+    project = str(out / "project.json")
+    folder = tmp_path / "new" / "reviews"  # --out DIR: created if needed, as for every other format
+    assert main(["export", project, "--format", "review", "--out", str(folder)]) == 0
+    assert [p.name for p in folder.iterdir()] == ["clip_review.mp4"]
+    capsys.readouterr()
+
+    class BrokenPipe:  # what imageio-ffmpeg raises when ffmpeg dies: the message goes on with its whole output
+        def send(self, frame):
+            if frame is not None:
+                raise OSError("[Errno 32] Broken pipe\n\nFFMPEG COMMAND:\nffmpeg -y ...\n\nFFMPEG STDERR OUTPUT:\n")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(imageio_ffmpeg, "write_frames", lambda *a, **k: BrokenPipe())
+    assert main(["export", project, "--format", "review", "--out", str(tmp_path / "other" / "reviews")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write the review video" in err[0] and "Broken pipe" in err[0]
+    assert not (tmp_path / "other").exists()  # no temporary file, no half-made folder
+
+
 # ---- nothing lost: written as it goes, checked before tracking, locked, all files or none ------------------
 
 def read_results(out, same_checkpoint=True):

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..atomic_files import atomic_path
+from ..atomic_files import atomic_files
 from ..errors import AtomError
 from .frame_state import FrameState, Source
 
@@ -107,7 +107,8 @@ def export_review_video(document, video_source, out_path: str | os.PathLike, obj
     # libx264 with yuv420p needs even sizes: pad by one pixel where needed.
     pw, ph = w + (w % 2), h + (h % 2)
     try:
-        with atomic_path(out_path) as tmp:
+        with atomic_files(make_folders=True) as files:  # the folder is made (and removed again on failure)
+            tmp = files.path(out_path)
             writer = imageio_ffmpeg.write_frames(str(tmp), (pw, ph), fps=fps, codec="libx264",
                                                  pix_fmt_out="yuv420p", macro_block_size=1, quality=7,
                                                  ffmpeg_log_level="error")
@@ -125,5 +126,7 @@ def export_review_video(document, video_source, out_path: str | os.PathLike, obj
     except AtomError:
         raise
     except Exception as exc:
-        raise AtomError(f"cannot write the review video {out_path}: {exc}") from exc
+        # One line: imageio-ffmpeg's messages go on with the whole ffmpeg command and its output.
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else next(iter(str(exc).splitlines()), "")
+        raise AtomError(f"cannot write the review video {out_path}: {why or type(exc).__name__}") from exc
     return out_path

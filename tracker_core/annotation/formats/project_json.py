@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from ...atomic_files import atomic_files
 from ..document import Document
-from ..project_io import load_project, save_project
+from ..project_io import load_project, project_text
 from ..video_ref import VideoRef
 from ._common import ParsedObject, apply_parsed, fail, safe_name, select_objects, target_limit
 
@@ -21,9 +22,10 @@ def export(document: Document, obj_ids: Iterable[int] | None, out_dir: str | Pat
     subset.metadata = dict(document.metadata)
     for obj_id in ids:
         subset.insert_object(document.object(obj_id))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return [save_project(subset, out / f"{safe_name(name or document.video.name or 'project', 'project')}.json")]
+    target = Path(out_dir) / f"{safe_name(name or document.video.name or 'project', 'project')}.json"
+    with atomic_files(make_folders=True) as files:  # a failed write leaves no file and no new folder
+        files.write_text(target, project_text(subset, target))
+    return [target]
 
 
 def import_(path: str | Path, *, video: VideoRef | None = None, document: Document | None = None) -> Document:
