@@ -90,6 +90,23 @@ def test_float_dense_formats_clip_to_the_image(tmp_path):
     assert (runner / "groundtruth.txt").read_text().splitlines()[3] == "101.0000,101.0000,0.0010,0.0010"
 
 
+
+def test_a_box_inside_the_image_is_written_exactly_and_not_marked_cut(tmp_path):
+    box = Box(210.655705767991, 118.6150098919552, 22.093711768917533, 94.51631763558701)  # atom track, OTB Woman
+    assert box.x + box.w - box.x != box.w  # clipping through the corners would change the width
+    doc = document()
+    doc.set_box(1, 5, box, Source.TRACKED)
+    exact = "210.655705767991,118.6150098919552,22.093711768917533,94.51631763558701"
+    [anno] = get_format("trackingnet").export(doc, [1], tmp_path / "tn", missing="absent")
+    assert anno.read_text().splitlines()[5] == exact
+    [vot] = get_format("vot").export(doc, [1], tmp_path / "vot", missing="absent")
+    assert vot.read_text().splitlines()[5] == exact
+    [runner] = get_format("trackingnet").export(doc, [2], tmp_path / "tn2", missing="absent")
+    assert runner.read_text().splitlines()[3] == "100,100,0.001,0.001"
+    [person] = get_format("got10k").export(doc, [1], tmp_path / "got", missing="absent")
+    cut = np.loadtxt(person / "cut_by_image.label")
+    assert cut[2] == 1 and cut.sum() == 1  # only the box that reaches past the left edge
+
 def test_sparse_formats_keep_the_whole_box(tmp_path):
     doc = document()
     [gt] = get_format("mot").export(doc, None, tmp_path / "mot")

@@ -232,8 +232,11 @@ def inside_image(box: Box, size: tuple[int, int] | None) -> tuple[Box | None, bo
     nothing of it is inside. With no size known the box is kept as it is."""
     if size is None:
         return box, False
-    inside = box.clipped(*size)
-    cut = inside.as_tuple() != box.as_tuple()
+    width, height = size
+    cut = box.x < 0 or box.y < 0 or box.x + box.w > width or box.y + box.h > height
+    # Clipped only when the edge cuts it: clipping goes through the corners, and x + w - x is not always w in
+    # floating point (a tracked box inside the image would be written inexactly and labelled cut).
+    inside = box.clipped(width, height) if cut else box
     if inside.w <= 0 or inside.h <= 0:
         return None, True
     return inside, cut
