@@ -171,3 +171,21 @@ def test_params_must_be_leaves():
     x = torch.zeros(2, requires_grad=True) * 2
     with pytest.raises(ValueError):
         GaussNewtonCG(lambda p: [p[0]], [x])
+
+
+def test_run_without_losses_takes_the_same_steps_and_no_extra_forward_pass(lsq):
+    """The tracker's per-frame update asks for no losses: the same parameters, one residual evaluation per
+    Gauss-Newton step (the one it linearises at), none for a final loss."""
+    residuals, x_star, _ = lsq
+    calls = []
+
+    def counted(params):
+        calls.append(1)
+        return residuals(params)
+
+    loud, quiet = _params(), _params()
+    GaussNewtonCG(residuals, loud, fletcher_reeves=False).run(3, num_gn_iter=2)
+    assert GaussNewtonCG(counted, quiet, fletcher_reeves=False).run(3, num_gn_iter=2, report_losses=False) == []
+    assert len(calls) == 2
+    for a, b in zip(loud, quiet):
+        torch.testing.assert_close(a.detach(), b.detach(), rtol=0, atol=0)

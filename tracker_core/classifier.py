@@ -356,11 +356,12 @@ class OnlineClassifier:
             sw[:num_init] = floor / num_init
         return r_ind
 
-    def optimize_filter(self, cg_iter: int | None = None) -> list[float]:
+    def optimize_filter(self, cg_iter: int | None = None, report_losses: bool = True) -> list[float]:
         """One Gauss-Newton linearisation of the filter-only problem over the memory, ``cg_iter`` CG iterations.
 
         Polak-Ribiere, no preconditioner (reference ConvProblem).  Empty slots have weight 0 and contribute
-        nothing, so only the filled slots are evaluated.  Returns the losses (before, after).
+        nothing, so only the filled slots are evaluated.  Returns the losses (before, after), or nothing with
+        ``report_losses`` false (the tracking loop: the loss after costs one more forward pass over the memory).
         """
         self._check_initialized()
         cfg = self.config
@@ -369,7 +370,7 @@ class OnlineClassifier:
         residuals = filter_problem(self.samples[:n], self.labels[:n], self.weights[:n], cfg)
         filt = self.filter.clone()
         opt = GaussNewtonCG(residuals, [filt], fletcher_reeves=False)
-        losses = opt.run(n_cg, 1)
+        losses = opt.run(n_cg, 1, report_losses=report_losses)
         self.filter = filt.detach()
         return losses
 

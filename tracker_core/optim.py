@@ -93,17 +93,23 @@ class GaussNewtonCG:
         self._r_prev: list[Tensor] | None = None
 
     # -- public -------------------------------------------------------------------------------------------------
-    def run(self, num_cg_iter: int | Sequence[int], num_gn_iter: int = 1) -> list[float]:
+    def run(self, num_cg_iter: int | Sequence[int], num_gn_iter: int = 1, report_losses: bool = True
+            ) -> list[float]:
         """Runs Gauss-Newton steps; returns the losses ``1/2 ||r||^2`` at each linearisation point and at the end.
 
         ``num_cg_iter`` is the CG count per Gauss-Newton step, or a list of counts (one step per entry, and
-        ``num_gn_iter`` is then ignored).  The returned list has ``steps + 1`` entries.
+        ``num_gn_iter`` is then ignored).  The returned list has ``steps + 1`` entries.  With ``report_losses``
+        false it is empty: the final loss costs a whole forward pass (and each loss a device sync), which the
+        tracker's per-frame updates never read.
         """
         counts = [num_cg_iter] * num_gn_iter if isinstance(num_cg_iter, int) else list(num_cg_iter)
         losses = []
         for n_cg in counts:
-            losses.append(self.step(n_cg))
-        losses.append(self.loss())
+            loss = self.step(n_cg, report_loss=report_losses)
+            if report_losses:
+                losses.append(loss)
+        if report_losses:
+            losses.append(self.loss())
         self.loss_history.extend(losses)
         return losses
 
@@ -112,11 +118,12 @@ class GaussNewtonCG:
         with torch.no_grad():
             return _half_sq_norm(self.residual_fn(self.params))
 
-    def step(self, num_cg_iter: int) -> float:
-        """One Gauss-Newton step: linearise, ``num_cg_iter`` CG iterations, ``x += d``.  Returns the loss before it."""
+    def step(self, num_cg_iter: int, report_loss: bool = True) -> float:
+        """One Gauss-Newton step: linearise, ``num_cg_iter`` CG iterations, ``x += d``.  Returns the loss before it
+        (NaN with ``report_loss`` false)."""
         x = self.params
         f0 = list(self.residual_fn(x))
-        loss = _half_sq_norm(f0)
+        loss = _half_sq_norm(f0) if report_loss else math.nan
         # Only blocks on the autograd graph take part in backprop; constant blocks contribute nothing to J.
         live_f = [i for i, r in enumerate(f0) if r.requires_grad]
         g = [f0[i].detach().requires_grad_(True) for i in live_f]

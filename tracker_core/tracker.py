@@ -294,9 +294,9 @@ class AtomTracker:
         frame whatever the frame's status (uncertain and not-found frames add no sample but still train)."""
         cfg = self.config
         if hard:
-            self.classifier.optimize_filter(cfg.localization.hard_negative_cg_iter)
+            self.classifier.optimize_filter(cfg.localization.hard_negative_cg_iter, report_losses=False)
         elif (self.frame_num - 1) % cfg.classifier.train_skipping == 0:
-            self.classifier.optimize_filter(cfg.classifier.update_cg_iter)
+            self.classifier.optimize_filter(cfg.classifier.update_cg_iter, report_losses=False)
 
     def _localize(self, scores: np.ndarray, tfs: list[CropTransform]):
         """Advanced localisation (paper 3.2; pytracking's ``localize_advanced``) on upsampled scores (S, N, N).
