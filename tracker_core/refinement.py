@@ -47,15 +47,25 @@ def optimize_boxes(iounet: torch.nn.Module, modulation: Sequence[torch.Tensor], 
     with torch.no_grad():
         modulated = iounet.modulate(modulation, iou_feat)  # once: only the RoI head runs in the loop
     for _ in range(iterations):
-        b = boxes.requires_grad_(True)
-        with torch.enable_grad():
-            out = iounet.score_boxes(modulated, b)
-            (grad,) = torch.autograd.grad(out.sum(), b)
-        boxes = (b + step * grad * b[..., 2:].repeat(1, 1, 2)).detach()
+        _, grad = _scores_and_grad(iounet, modulated, boxes)
+        boxes = (boxes + step * grad * boxes[..., 2:].repeat(1, 1, 2)).detach()
         step *= step_decay
     with torch.no_grad():
         ious = iounet.score_boxes(modulated, boxes)
     return boxes, ious
+
+
+def _scores_and_grad(iounet, modulated, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scores (B, N), d score / d box (B, N, 4)): written out by a :class:`~.refinement_head.RefinementHead`
+    (``score_boxes_with_grad``), otherwise by autograd through ``score_boxes`` (training validation, test nets)."""
+    written_out = getattr(iounet, "score_boxes_with_grad", None)
+    if written_out is not None:
+        return written_out(modulated, boxes)
+    b = boxes.detach().requires_grad_(True)
+    with torch.enable_grad():
+        out = iounet.score_boxes(modulated, b)
+        (grad,) = torch.autograd.grad(out.sum(), b)
+    return out.detach(), grad
 
 
 def select_box(boxes: torch.Tensor, ious: torch.Tensor, top_k: int, maximal_aspect_ratio: float

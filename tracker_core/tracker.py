@@ -31,6 +31,7 @@ from .crops import CropTransform, image_to_tensor, sample_patch, search_side
 from .fourier import fourier_upsample
 from .model_io import AtomModel
 from .refinement import jittered_boxes, optimize_boxes, select_box
+from .refinement_head import RefinementHead
 from .result import Status, TrackResult
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,9 @@ class AtomTracker:
         self.backbone = InferenceBackbone(self.model.backbone.eval(), enabled=self.config.trace_backbone)
         self.iounet = self.model.iounet.eval() if (self.model.iounet is not None
                                                   and self.config.refinement.use_iou_net) else None
+        # What runs per frame, BatchNorm folded and the box gradient written out (the modulation, once per
+        # sequence, comes from the network itself).
+        self.refinement_head = RefinementHead(self.iounet) if self.iounet is not None else None
         self.correction_policy = self.config.correction_policy
         self.out_size = self.config.sample.image_sample_size
         self.feat_size = self.out_size // self.config.sample.feature_stride
@@ -258,7 +262,7 @@ class AtomTracker:
         if self.iounet is not None:
             with timer("iou_features"), torch.no_grad():
                 # IoU features of the unscaled crop (scale index of 1.0; the only one with the IoU-Net).
-                iou_feat = self.iounet.get_iou_feat((f8[scale_ind:scale_ind + 1], f16[scale_ind:scale_ind + 1]))
+                iou_feat = self.refinement_head.get_iou_feat((f8[scale_ind:scale_ind + 1], f16[scale_ind:scale_ind + 1]))
             with timer("refinement"):
                 self.center = new_center
                 result.refine_start = self.box
@@ -348,7 +352,7 @@ class AtomTracker:
         rc = self.config.refinement
         init = torch.tensor(tf.box_to_crop(self.box).as_tuple(), dtype=torch.float32)
         boxes = jittered_boxes(init, rc.num_init_random_boxes, rc.box_jitter_pos, rc.box_jitter_sz, self.generator)
-        boxes, ious = optimize_boxes(self.iounet, self.modulation, iou_feat, boxes.to(self.device).unsqueeze(0),
+        boxes, ious = optimize_boxes(self.refinement_head, self.modulation, iou_feat, boxes.to(self.device).unsqueeze(0),
                                      rc.iterations, rc.step_length, rc.step_decay)
         boxes, ious = boxes[0].cpu(), ious[0].cpu()
         chosen = select_box(boxes, ious, rc.top_k, rc.maximal_aspect_ratio)
