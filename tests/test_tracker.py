@@ -119,7 +119,8 @@ def test_filter_trains_every_tenth_frame_whatever_the_status(lite0, monkeypatch)
     tr = AtomTracker(AtomModel(lite0, None, {}), small_config("multiscale"))
     tr.initialize(frames[0], truth[0])
     calls, samples = [], []
-    monkeypatch.setattr(tr.classifier, "optimize_filter", lambda cg_iter=None, report_losses=True: calls.append((tr.frame_num, cg_iter)))
+    monkeypatch.setattr(tr.classifier, "optimize_filter",
+                        lambda cg_iter=None, report_losses=True: calls.append((tr.frame_num, cg_iter)))
     real_update = tr.classifier.update
     monkeypatch.setattr(tr.classifier, "update",
                         lambda *a, **k: samples.append(tr.frame_num) or real_update(*a, **k))

@@ -262,7 +262,8 @@ class AtomTracker:
         if self.iounet is not None:
             with timer("iou_features"), torch.no_grad():
                 # IoU features of the unscaled crop (scale index of 1.0; the only one with the IoU-Net).
-                iou_feat = self.refinement_head.get_iou_feat((f8[scale_ind:scale_ind + 1], f16[scale_ind:scale_ind + 1]))
+                one = slice(scale_ind, scale_ind + 1)
+                iou_feat = self.refinement_head.get_iou_feat((f8[one], f16[one]))
             with timer("refinement"):
                 self.center = new_center
                 result.refine_start = self.box
@@ -352,8 +353,8 @@ class AtomTracker:
         rc = self.config.refinement
         init = torch.tensor(tf.box_to_crop(self.box).as_tuple(), dtype=torch.float32)
         boxes = jittered_boxes(init, rc.num_init_random_boxes, rc.box_jitter_pos, rc.box_jitter_sz, self.generator)
-        boxes, ious = optimize_boxes(self.refinement_head, self.modulation, iou_feat, boxes.to(self.device).unsqueeze(0),
-                                     rc.iterations, rc.step_length, rc.step_decay)
+        boxes, ious = optimize_boxes(self.refinement_head, self.modulation, iou_feat,
+                                     boxes.to(self.device).unsqueeze(0), rc.iterations, rc.step_length, rc.step_decay)
         boxes, ious = boxes[0].cpu(), ious[0].cpu()
         chosen = select_box(boxes, ious, rc.top_k, rc.maximal_aspect_ratio)
         if chosen is None:
