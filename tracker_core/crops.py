@@ -7,7 +7,7 @@ trip exactly.
 
 Large down-scales are anti-aliased by an integer area average before the bilinear resampling (the reference only
 sub-samples, which aliases on high-resolution video).  Pixels outside the image replicate the border (as the
-reference's ``replicate`` padding).
+reference's ``replicate`` padding); the cost and memory of a crop are bounded by the image, not by the box.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -84,6 +85,14 @@ def sample_patch(image: torch.Tensor, cx: float, cy: float, side: float, out_siz
                  antialias: bool = True) -> tuple[torch.Tensor, CropTransform]:
     """Resample the square of side ``side`` centred on ``(cx, cy)`` to ``out_size`` x ``out_size``.
 
+    Down-scales by ``df = floor(side / out_size) >= 2`` first average ``df x df`` blocks of the image on a grid
+    anchored at the crop (an area resize), then every output pixel is the bilinear interpolant of those blocks at
+    its centre.  Only the blocks that the interpolation reaches *and* that overlap the image are computed; beyond
+    the image the outermost block is replicated.  So the work and the memory are bounded by the image, whatever
+    the box (a box many times the frame once asked for gigabytes).  On the CPU the two steps are OpenCV's area
+    resize and affine warp on the frame's own memory (no copy of the frame; ``cv2.warpAffine`` resolves
+    positions to 1/32 pixel); elsewhere they are the same steps in torch.
+
     Args:
         image: (1, 3, H, W) tensor, uint8 or float, RGB 0..255.
     Returns:
@@ -91,29 +100,126 @@ def sample_patch(image: torch.Tensor, cx: float, cy: float, side: float, out_siz
         transform: the image-to-crop mapping.
     """
     tf = CropTransform.around(cx, cy, side, out_size)
-    _, _, H, W = image.shape
-    # Integer anti-aliasing factor: average df x df blocks first when down-scaling by 2 or more.
+    _, _, height, width = image.shape
     df = max(int(math.floor(side / out_size)), 1) if antialias else 1
-    # Integer region that covers the crop, with a margin of one (pooled) pixel for bilinear interpolation.
-    x0 = int(math.floor(tf.left)) - df
-    y0 = int(math.floor(tf.top)) - df
-    n = int(math.ceil((side + 2 * df + 1) / df)) * df
-    cols = torch.arange(x0, x0 + n, device=image.device).clamp_(0, W - 1)
-    rows = torch.arange(y0, y0 + n, device=image.device).clamp_(0, H - 1)
-    region = image.index_select(2, rows).index_select(3, cols).float()
-    if df > 1:
-        region = F.avg_pool2d(region, df)
-    m = region.shape[-1]
-    # Output pixel u has its centre at u + 0.5 in crop coordinates; map it to an index of ``region`` whose
-    # element j has its centre at x0 + (j + 0.5) * df in image coordinates.
-    u = torch.arange(out_size, device=image.device, dtype=torch.float32) + 0.5
-    xs = (tf.left + u / tf.scale - x0) / df - 0.5
-    ys = (tf.top + u / tf.scale - y0) / df - 0.5
-    gx = 2.0 * xs / (m - 1) - 1.0
-    gy = 2.0 * ys / (m - 1) - 1.0
-    grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1).unsqueeze(0)
-    patch = F.grid_sample(region, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    plan_x = _axis_plan(tf.left, tf.scale, df, out_size, width)
+    plan_y = _axis_plan(tf.top, tf.scale, df, out_size, height)
+    if image.device.type == "cpu":
+        patch = _sample_cv2(image, plan_x, plan_y, df, out_size)
+    else:
+        patch = _sample_torch(image, plan_x, plan_y, df, out_size)
     return patch, tf
+
+
+@dataclass(frozen=True)
+class _AxisPlan:
+    """Along one image axis: the blocks ``first .. first + count - 1`` of ``df`` pixels to average (block ``j``
+    starts at pixel ``origin + j df``), the pixels ``lo .. hi - 1`` of the image they cover, the replicated pixels
+    before and after (blocks straddling the border), and the sampling ``position(u) = step * u + offset`` of output
+    pixel ``u`` in block units, counted from the first block."""
+
+    lo: int
+    hi: int
+    pad_before: int
+    pad_after: int
+    count: int
+    step: float
+    offset: float
+
+
+def _axis_plan(start: float, scale: float, df: int, out_size: int, size: int) -> _AxisPlan:
+    origin = int(math.floor(start)) - df
+    # Output pixel u has its centre at u + 0.5 in crop coordinates, image coordinate start + (u + 0.5) / scale, and
+    # block coordinate (that - origin) / df - 0.5 (block j's centre is at origin + (j + 0.5) df).
+    step = 1.0 / (scale * df)
+    offset = (start + 0.5 / scale - origin) / df - 0.5
+    need_lo = math.floor(offset)
+    need_hi = math.floor(offset + step * (out_size - 1)) + 1
+    if df == 1:
+        # Single pixels: those outside the image are the border pixel, which the warp's replication gives.
+        img_lo, img_hi = -origin, size - 1 - origin
+        first, last = max(need_lo, img_lo), min(need_hi, img_hi)
+        if first > last:  # the crop misses the image on this axis: the nearest pixel, replicated
+            first = last = img_lo if need_hi < img_lo else img_hi
+    else:
+        # Blocks: one beyond the image averages replicated border pixels of *its* rows, which is not the
+        # neighbouring block's value, so every block the interpolation reaches is kept (at most out_size + 2).
+        first, last = need_lo, need_hi
+    a, b = origin + first * df, origin + (last + 1) * df
+    # The clamped pixel indices a .. b - 1 are: pad_before copies of pixel lo, pixels lo .. hi - 1, pad_after
+    # copies of pixel hi - 1 (at least one real pixel, even when the range lies wholly beyond the image).
+    lo = min(max(a, 0), size - 1)
+    hi = min(max(b, lo + 1), size)
+    margin = (b - a) - (hi - lo)
+    pad_before = min(max(lo - a, 0), margin)
+    return _AxisPlan(lo, hi, pad_before, margin - pad_before, last - first + 1, step, offset - first)
+
+
+# A region with replicated margins is materialised for OpenCV's area resize up to this many pixels (48 MB in
+# float32); a larger one (a crop reaching far beyond the frame) is only counted: its block means then come from
+# cumulative sums.  Without margins the region is part of the frame, bounded by it.
+_MAX_MATERIALISED_PIXELS = 1 << 22
+
+
+def _margin_too_wide(px: _AxisPlan, py: _AxisPlan) -> bool:
+    if not (px.pad_before or px.pad_after or py.pad_before or py.pad_after):
+        return False
+    width = px.hi - px.lo + px.pad_before + px.pad_after
+    height = py.hi - py.lo + py.pad_before + py.pad_after
+    return width * height > _MAX_MATERIALISED_PIXELS
+
+
+def _sample_cv2(image: torch.Tensor, px: _AxisPlan, py: _AxisPlan, df: int, out_size: int) -> torch.Tensor:
+    frame = image[0].permute(1, 2, 0).numpy()  # (H, W, 3): the caller's array itself when it came from numpy
+    region = np.ascontiguousarray(frame[py.lo:py.hi, px.lo:px.hi], dtype=np.float32)
+    if _margin_too_wide(px, py):
+        region = _block_means(torch.from_numpy(region).permute(2, 0, 1), px, py, df).permute(1, 2, 0).numpy()
+    else:
+        if px.pad_before or px.pad_after or py.pad_before or py.pad_after:
+            region = cv2.copyMakeBorder(region, py.pad_before, py.pad_after, px.pad_before, px.pad_after,
+                                        cv2.BORDER_REPLICATE)
+        if df > 1:  # an integer factor: OpenCV's area resize is then the exact block mean
+            region = cv2.resize(region, (px.count, py.count), interpolation=cv2.INTER_AREA)
+    warp = np.array([[px.step, 0.0, px.offset], [0.0, py.step, py.offset]], dtype=np.float64)
+    patch = cv2.warpAffine(np.ascontiguousarray(region), warp, (out_size, out_size),
+                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    return torch.from_numpy(patch).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def _block_means(region: torch.Tensor, px: _AxisPlan, py: _AxisPlan, df: int) -> torch.Tensor:
+    """(..., h, w) image pixels -> (..., py.count, px.count) means of df x df blocks of the border-replicated
+    region, from cumulative sums: the replicated margins are counted, never built."""
+    return _axis_block_means(_axis_block_means(region, -1, px, df), -2, py, df)
+
+
+def _axis_block_means(x: torch.Tensor, dim: int, plan: _AxisPlan, df: int) -> torch.Tensor:
+    x = x.movedim(dim, -1).double()  # float64: a margin may count billions of copies of one pixel
+    length = x.shape[-1]
+    csum = torch.nn.functional.pad(torch.cumsum(x, -1), (1, 0))  # csum[..., t] = sum of the first t pixels
+    # The padded sequence is pad_before copies of the first pixel, the pixels, then copies of the last; its
+    # prefix sums at the block boundaries t = k df:
+    t = torch.arange(plan.count + 1, dtype=torch.float64, device=x.device) * df
+    inner = (t - plan.pad_before).clamp(0, length)
+    prefix = (t.clamp(max=plan.pad_before) * x[..., :1] + csum.index_select(-1, inner.long())
+              + (t - plan.pad_before - length).clamp(min=0) * x[..., -1:])
+    return (prefix.diff(dim=-1) / df).float().movedim(-1, dim)
+
+
+def _sample_torch(image: torch.Tensor, px: _AxisPlan, py: _AxisPlan, df: int, out_size: int) -> torch.Tensor:
+    region = image[:, :, py.lo:py.hi, px.lo:px.hi].float()
+    if _margin_too_wide(px, py):
+        region = _block_means(region, px, py, df)
+    else:
+        region = F.pad(region, (px.pad_before, px.pad_after, py.pad_before, py.pad_after), mode="replicate")
+        if df > 1:
+            region = F.avg_pool2d(region, df)
+    # grid_sample's normalised coordinates need two cells per axis; a one-cell region is its own replicate.
+    region = F.pad(region, (0, int(px.count == 1), 0, int(py.count == 1)), mode="replicate")
+    u = torch.arange(out_size, device=image.device, dtype=torch.float64)
+    gx = (2.0 * (px.step * u + px.offset) / (region.shape[-1] - 1) - 1.0).float()
+    gy = (2.0 * (py.step * u + py.offset) / (region.shape[-2] - 1) - 1.0).float()
+    grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1).unsqueeze(0)
+    return F.grid_sample(region, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
 def search_side(target_w: float, target_h: float, search_area_scale: float) -> float:
