@@ -164,3 +164,22 @@ def test_multiscale_size_is_bounded_as_the_reference_bounds_its_scale():
     assert tr._bounded_scale(200.0, 500.0) == pytest.approx((144.0, 360.0))  # the box stops at the image height
     tr.start_size = (2.0, 3.0)  # a box smaller than the bound keeps its aspect ratio and grows to 10 px
     assert tr._bounded_scale(1.0, 1.5) == pytest.approx((10.0, 15.0))
+
+
+@pytest.mark.parametrize("box, why", [((0, 0, 1e30, 1e30), "larger than any image"),
+                                      ((0, 0, float("nan"), 5), "finite"), ((3, 3, 0, 5), "positive width")])
+def test_an_impossible_initial_box_is_refused_in_one_sentence(lite0, box, why):
+    frames, _ = moving_square_video(n=1)
+    tr = AtomTracker(AtomModel(lite0, None, {}), small_config("multiscale"))
+    with pytest.raises(ValueError, match=why):
+        tr.initialize(frames[0], Box(*box))
+    assert not tr.initialized
+
+
+def test_a_box_many_times_the_frame_tracks_within_bounded_memory(lite0):
+    """-2000,-2000,4360,4240 on a 320x240 frame: the search region is 5x that box; the crop stays frame-sized."""
+    frames, _ = moving_square_video(n=3)
+    tr = AtomTracker(AtomModel(lite0, None, {}), small_config("multiscale"))
+    tr.initialize(frames[0], Box(-2000, -2000, 4360, 4240))
+    r = tr.track(frames[1])
+    assert all(np.isfinite(r.box.as_tuple()))

@@ -24,7 +24,7 @@ import torch
 
 from .augmentation import augment, dropout_copies
 from .backbones.inference import InferenceBackbone
-from .boxes import Box
+from .boxes import Box, box_problem
 from .classifier import OnlineClassifier, normalize_features
 from .config import CROP_GEOMETRY, TrackerConfig, preset
 from .crops import CropTransform, image_to_tensor, sample_patch, search_side
@@ -180,8 +180,9 @@ class AtomTracker:
     def initialize(self, frame: np.ndarray, box: Box) -> TrackResult:
         """Start tracking ``box`` in ``frame``: augmentation, joint classifier optimisation, IoU-Net modulation."""
         box = Box.from_seq(tuple(box))
-        if not box.is_valid():
-            raise ValueError(f"the initial box must have a positive size, got {box}")
+        problem = box_problem(box)
+        if problem is not None:
+            raise ValueError(f"the initial box {box.as_tuple()} cannot be tracked: {problem}")
         timer = _StageTimer(self.device)
         cfg = self.config
         self.generator = torch.Generator().manual_seed(cfg.seed)
