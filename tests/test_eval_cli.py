@@ -136,6 +136,8 @@ def test_bench_annotate_and_speed(otb, tmp_path, capsys, monkeypatch):
     assert speed["fps"] > 0 and 0 < speed["fps_with_decode"] <= speed["fps"]
     assert speed["backbone_fps"] is None and speed["device"] == "cpu" and speed["frames"] == 5
     assert speed["peak_mem_mb"] > 0
+    assert speed["init_ms"] > 0 and speed["init_ms_warm"] > 0 and speed["init_stages_ms"] == {}  # kcf: no stages
+    assert "init ms" in captured.out
 
 
 def test_process_pool_reports_failures_and_isolates_crashes():

@@ -44,15 +44,19 @@ def annotate_table(result: dict) -> str:
                           rows)
 
 
+def _ms(value):
+    return None if value is None else round(value)
+
+
 def speed_table(result: dict) -> str:
     stage_names: list[str] = []
     for v in result.values():
         stage_names += [k for k in v.get("stages_ms", {}) if k not in stage_names]
     rows = [[name, v["fps"], v["fps_with_decode"], v["backbone_fps"],
-             *[v["stages_ms"].get(k) for k in stage_names], v["peak_mem_mb"] and round(v["peak_mem_mb"]),
-             v["device"]] for name, v in result.items()]
+             *[v["stages_ms"].get(k) for k in stage_names], _ms(v.get("init_ms")), _ms(v.get("init_ms_warm")),
+             v["peak_mem_mb"] and round(v["peak_mem_mb"]), v["device"]] for name, v in result.items()]
     headers = ["Tracker", "FPS", "FPS w/ decode", "Backbone FPS", *[f"{k} ms" for k in stage_names],
-               "Peak MB", "Device"]
+               "init ms", "init ms (warm)", "Peak MB", "Device"]
     return markdown_table(headers, rows)
 
 

@@ -14,6 +14,10 @@ memory that tracker's own.
   physical limit of a tracker that runs the backbone once per frame.  The tracker's own ``backbone_only_fps()``
   is used when it has one; otherwise ``tracker.model.backbone`` is timed directly; null for trackers without
   a backbone (OpenCV).
+- ``init_ms``: wall time of the first ``initialize()`` (first-frame learning: for ATOM the augmented crops, their
+  backbone passes and the joint Gauss-Newton optimisation), the first call in a fresh process as a user meets it;
+  ``init_ms_warm``: the same initialisation repeated after the timed frames; ``init_stages_ms``: the first one's
+  stages.
 - ``peak_mem_mb``: on CUDA the peak GPU memory allocated by torch; on CPU the process's peak resident set size
   (which includes the Python interpreter and libraries, about 300-400 MB with torch loaded).
 """
@@ -149,13 +153,21 @@ def run_speed_task(task: SpeedTask) -> dict:
     tracked = timed = 0
     track_s = decode_s = 0.0
     stages: dict[str, list[float]] = {}
+    init_ms: list[float] = []
+    init_stages: dict = {}
+    first_segment = None
     for init, frames in _segments(task):
         first = next(frames, None)
         if first is None:
             continue
-        tracker.initialize(first, init)
+        t0 = time.perf_counter()
+        started = tracker.initialize(first, init)
         sync = _cuda_sync_fn()  # CUDA may only be initialised by the first initialize()
         sync()
+        init_ms.append((time.perf_counter() - t0) * 1000.0)
+        if first_segment is None:
+            first_segment = (first, init)
+            init_stages = dict(getattr(started, "timings", None) or {})
         while timed < task.frames:
             t0 = time.perf_counter()
             frame = next(frames, None)
@@ -177,12 +189,21 @@ def run_speed_task(task: SpeedTask) -> dict:
             break
     if timed == 0:
         raise ValueError(f"no frame was timed (only {tracked} frames after {task.warmup} warm-up frames)")
+    init_warm = None
+    if first_segment is not None:  # the first frame learnt again, now that every first call has happened
+        t0 = time.perf_counter()
+        tracker.initialize(*first_segment)
+        sync()
+        init_warm = (time.perf_counter() - t0) * 1000.0
     device = tracker_device(tracker, task.spec)
     return {
         "fps": timed / track_s if track_s > 0 else None,
         "fps_with_decode": timed / (track_s + decode_s) if track_s + decode_s > 0 else None,
         "backbone_fps": backbone_fps(tracker),
         "stages_ms": {k: float(np.mean(v)) for k, v in stages.items()},
+        "init_ms": init_ms[0] if init_ms else None,
+        "init_ms_warm": init_warm,
+        "init_stages_ms": {k: float(v) for k, v in init_stages.items()},
         "peak_mem_mb": peak_memory_mb(device),
         "device": device,
         "frames": timed,
