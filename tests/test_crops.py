@@ -71,7 +71,10 @@ def test_crop_matches_the_previous_exact_crop(cx, cy, side, out):
     diff = np.abs(got - want)
     if inside.any():
         assert diff[:, inside].max() < 1.0, diff[:, inside].max()
-        assert diff[:, inside].mean() < 0.1
+        # Regions of over a million pixels are averaged in the frame's uint8: block means rounded to whole grey
+        # levels (mean error 0.25 for uniform rounding); smaller ones in float32.
+        rounded = side > 1000 and side // out > 1
+        assert diff[:, inside].mean() < (0.3 if rounded else 0.1)
     assert diff.max() < 1.0, diff.max()  # outside too: blocks of replicated border pixels, as before
 
 

@@ -155,31 +155,40 @@ def _axis_plan(start: float, scale: float, df: int, out_size: int, size: int) ->
     return _AxisPlan(lo, hi, pad_before, margin - pad_before, last - first + 1, step, offset - first)
 
 
-# A region with replicated margins is materialised for OpenCV's area resize up to this many pixels (48 MB in
-# float32); a larger one (a crop reaching far beyond the frame) is only counted: its block means then come from
-# cumulative sums.  Without margins the region is part of the frame, bounded by it.
-_MAX_MATERIALISED_PIXELS = 1 << 22
+# A region (with its replicated margins) is materialised for OpenCV's area resize up to this many pixels, in
+# float32 up to _FLOAT_REGION_PIXELS (12 MB) and beyond that in the frame's uint8 (48 MB at most; the block means
+# are then rounded to whole grey levels, which the averaging of df x df >= 16 pixels makes immaterial, and the
+# conversion of millions of pixels to float is what a 4K crop spent its time on).  A larger region, reachable
+# only by a crop far beyond the frame, is never built: its block means come from cumulative sums.
+_MAX_MATERIALISED_PIXELS = 1 << 24
+_FLOAT_REGION_PIXELS = 1 << 20
+
+
+def _region_pixels(px: _AxisPlan, py: _AxisPlan) -> int:
+    return (px.hi - px.lo + px.pad_before + px.pad_after) * (py.hi - py.lo + py.pad_before + py.pad_after)
 
 
 def _margin_too_wide(px: _AxisPlan, py: _AxisPlan) -> bool:
     if not (px.pad_before or px.pad_after or py.pad_before or py.pad_after):
-        return False
-    width = px.hi - px.lo + px.pad_before + px.pad_after
-    height = py.hi - py.lo + py.pad_before + py.pad_after
-    return width * height > _MAX_MATERIALISED_PIXELS
+        return False  # the region is part of the frame, bounded by it
+    return _region_pixels(px, py) > _MAX_MATERIALISED_PIXELS
 
 
 def _sample_cv2(image: torch.Tensor, px: _AxisPlan, py: _AxisPlan, df: int, out_size: int) -> torch.Tensor:
     frame = image[0].permute(1, 2, 0).numpy()  # (H, W, 3): the caller's array itself when it came from numpy
-    region = np.ascontiguousarray(frame[py.lo:py.hi, px.lo:px.hi], dtype=np.float32)
+    region = frame[py.lo:py.hi, px.lo:px.hi]
     if _margin_too_wide(px, py):
+        region = np.ascontiguousarray(region, dtype=np.float32)
         region = _block_means(torch.from_numpy(region).permute(2, 0, 1), px, py, df).permute(1, 2, 0).numpy()
     else:
+        keep_uint8 = df > 1 and region.dtype == np.uint8 and _region_pixels(px, py) > _FLOAT_REGION_PIXELS
+        region = np.ascontiguousarray(region, dtype=np.uint8 if keep_uint8 else np.float32)
         if px.pad_before or px.pad_after or py.pad_before or py.pad_after:
             region = cv2.copyMakeBorder(region, py.pad_before, py.pad_after, px.pad_before, px.pad_after,
                                         cv2.BORDER_REPLICATE)
         if df > 1:  # an integer factor: OpenCV's area resize is then the exact block mean
             region = cv2.resize(region, (px.count, py.count), interpolation=cv2.INTER_AREA)
+        region = region.astype(np.float32, copy=False)
     warp = np.array([[px.step, 0.0, px.offset], [0.0, py.step, py.offset]], dtype=np.float64)
     patch = cv2.warpAffine(np.ascontiguousarray(region), warp, (out_size, out_size),
                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)

@@ -10,7 +10,8 @@
 ``interpolation`` and ``copy`` are the baselines; the protocol is in ``tracker_core/evaluation/annotate_sim.py``.
 
 ``speed`` writes ``OUT/speed.json``: ``{NAME: {"fps", "fps_with_decode", "backbone_fps", "stages_ms": {...},
-"init_ms", "init_ms_warm", "init_stages_ms": {...}, "peak_mem_mb", "device", "frames", "threads"}}`` and a table; see ``tracker_core/evaluation/speed.py``.
+"init_ms", "init_ms_warm", "init_stages_ms": {...}, "peak_mem_mb", "device", "frames", "threads"}}`` and a table;
+see ``tracker_core/evaluation/speed.py``.
 """
 
 from __future__ import annotations
