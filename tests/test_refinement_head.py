@@ -76,11 +76,11 @@ def test_pooling_vjp_equals_autograd_including_empty_and_outside_boxes():
     boxes = torch.tensor([[[10.0, 12.0, 70.0, 50.0], [-30.0, -20.0, 16.0, 8.0], [40.0, 40.0, 40.0, 60.0]],
                           [[3.3, 7.1, 9.9, 83.0], [90.0, 60.0, 300.0, 200.0], [50.0, 30.0, 20.0, 10.0]]],
                          dtype=torch.float64)
-    weights = torch.randn(2, 3, 5, 4, 3, generator=g, dtype=torch.float64)
+    weights = torch.randn(2, 3, 5, 4, 4, generator=g, dtype=torch.float64)
     b = boxes.clone().requires_grad_(True)
-    want_out = prroi_pool2d_batched(feats, b, 4, 3, 1 / 8)
+    want_out = prroi_pool2d_batched(feats, b, 4, 4, 1 / 8)
     (want,) = torch.autograd.grad((want_out * weights).sum(), b)
-    out, vjp = prroi_pool2d_batched_with_box_vjp(feats, boxes, 4, 3, 1 / 8)
+    out, vjp = prroi_pool2d_batched_with_box_vjp(feats, boxes, 4, 1 / 8)
     torch.testing.assert_close(out, want_out.detach(), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(vjp(weights), want, rtol=1e-10, atol=1e-12)
     assert float(want[0, 2].abs().sum()) == 0.0 and float(want[1, 2].abs().sum()) == 0.0  # zero-area boxes

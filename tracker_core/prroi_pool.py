@@ -23,9 +23,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["PrRoIPool2D", "prroi_pool2d", "prroi_pool2d_batched", "prroi_pool2d_batched_with_box_vjp"]
+__all__ = ["PrRoIPool2D", "pooled_with_box_vjp", "prroi_pool2d", "prroi_pool2d_batched",
+           "prroi_pool2d_batched_with_box_vjp"]
 
 
 def _tri_antiderivative(t: torch.Tensor) -> torch.Tensor:
@@ -140,84 +142,118 @@ def prroi_pool2d_batched(features: torch.Tensor, boxes: torch.Tensor, pooled_hei
     return torch.where(valid[..., None, None, None], out, torch.zeros_like(out))
 
 
-def prroi_pool2d_batched_with_box_vjp(features: torch.Tensor, boxes: torch.Tensor, pooled_height: int,
-                                      pooled_width: int, spatial_scale: float):
-    """:func:`prroi_pool2d_batched` without autograd, and the exact vector-Jacobian product w.r.t. the boxes.
+def _square_window(features: torch.Tensor, scaled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Like :func:`_crop_to_boxes`, but a square window of side S, zero-padded where it leaves the map (cells
+    outside the map weigh zero in PrRoIPool, so this is exact): the x and y bin weights then share one shape and
+    are computed together.  Returns the (N, C, S, S) window and the boxes (N, P, 4) in its cells."""
+    height, width = features.shape[-2:]
+    if features.is_cuda or not scaled.numel():
+        x0 = y0 = 0
+        side = max(height, width)
+    else:
+        flat = scaled.reshape(-1, 4)
+        (lo_x, lo_y, _, _), (_, _, hi_x, hi_y) = flat.amin(0).tolist(), flat.amax(0).tolist()
+        if not all(map(math.isfinite, (lo_x, lo_y, hi_x, hi_y))):
+            x0 = y0 = 0
+            side = max(height, width)
+        else:
+            x0 = min(max(math.floor(lo_x) - 1, 0), width - 1)
+            y0 = min(max(math.floor(lo_y) - 1, 0), height - 1)
+            side = max(min(math.ceil(hi_x) + 2, width) - x0, min(math.ceil(hi_y) + 2, height) - y0, 1)
+    window = features[:, :, y0:y0 + side, x0:x0 + side]
+    pad_w, pad_h = side - window.shape[-1], side - window.shape[-2]
+    if pad_w or pad_h:
+        window = torch.nn.functional.pad(window, (0, pad_w, 0, pad_h))
+    if x0 or y0:
+        scaled = scaled - scaled.new_tensor([x0, y0, x0, y0])
+    return window, scaled
 
-    Box refinement needs only ``d score / d box``; autograd records and replays a hundred small operations for
-    it.  Here the derivative is written out: with ``I = Wy F Wx^T`` per box and channel (``Wx[b, j] =
-    T(e_{b+1} - j) - T(e_b - j)`` over the bin edges ``e``), ``dI/dWx`` and ``dI/dWy`` are two more products of the
-    same size as the forward, ``dT(e - j)/de = tri(e - j)``, the edges are affine in ``x1, x2``, and the bin area
-    ``(x2 - x1)(y2 - y1) / (PW PH)`` contributes through the division.  Checked against autograd in the tests.
+
+def pooled_with_box_vjp(features: torch.Tensor, boxes: torch.Tensor, pooled_size: int, spatial_scale: float):
+    """Square precise RoI pooling without autograd, in its natural layout, and the exact vector-Jacobian product
+    w.r.t. the boxes (the inner loop of box refinement; :func:`prroi_pool2d_batched_with_box_vjp` is the same in
+    the standard layout).
+
+    With ``I = Wy F Wx^T`` per box and channel (``Wx[b, j] = T(e_{b+1} - j) - T(e_b - j)`` over the bin edges
+    ``e``), ``dI/dWx`` and ``dI/dWy`` are two more products of the forward's size, ``dT(e - j)/de = tri(e - j)``, the
+    edges are affine in ``x1, x2``, and the bin area ``(x2 - x1)(y2 - y1) / B^2`` enters through the division.  Both
+    axes are handled in one tensor (a square window of the map), because the cost here is the number of operations.
 
     Args:
-        features: (N, C, H, W); boxes: (N, P, 4) ``[x1, y1, x2, y2]`` in input pixels.
+        features: (N, C, H, W); boxes: (N, P, 4) ``[x1, y1, x2, y2]`` in input pixels; B = ``pooled_size``.
 
     Returns:
-        pooled (N, P, C, PH, PW), and ``vjp(grad (N, P, C, PH, PW)) -> (N, P, 4)``, the gradient of
-        ``sum(grad * pooled)`` w.r.t. the boxes (0 for zero-area boxes, as autograd gives through the mask).
+        pooled (N*P, B*C*B), box ``p`` of image ``n`` in row ``n P + p``, laid out (bin column, channel, bin row);
+        ``vjp(grad (N*P, B*C*B)) -> (N, P, 4)``, the gradient of ``sum(grad * pooled)`` w.r.t. the boxes (0 for
+        zero-area boxes, as autograd gives through the mask).
     """
     with torch.no_grad():
-        scaled = boxes.to(features.dtype) * spatial_scale
-        if not features.is_cuda and scaled.numel():
-            features, scaled = _crop_to_boxes(features, scaled)
-        n, c, height, width = features.shape
-        p = boxes.shape[1]
-        ph, pw = pooled_height, pooled_width
-        x1, y1, x2, y2 = scaled.unbind(-1)
-        bin_w = (x2 - x1).clamp(min=0) / pw
-        bin_h = (y2 - y1).clamp(min=0) / ph
-        kx = torch.arange(pw + 1, dtype=scaled.dtype, device=scaled.device)
-        ky = torch.arange(ph + 1, dtype=scaled.dtype, device=scaled.device)
-        ex = x1[..., None] + kx * bin_w[..., None]  # (N, P, PW + 1) bin edges
-        ey = y1[..., None] + ky * bin_h[..., None]
-        tx = ex[..., None] - torch.arange(width, dtype=scaled.dtype, device=scaled.device)  # (N, P, PW + 1, W)
-        ty = ey[..., None] - torch.arange(height, dtype=scaled.dtype, device=scaled.device)
-        big_tx, big_ty = _tri_antiderivative(tx), _tri_antiderivative(ty)
-        wx = big_tx[..., 1:, :] - big_tx[..., :-1, :]  # (N, P, PW, W)
-        wy = big_ty[..., 1:, :] - big_ty[..., :-1, :]  # (N, P, PH, H)
-
-        feats_t = features.permute(0, 3, 1, 2).reshape(n, width, c * height)  # (N, W, C*H)
-        cols = torch.matmul(wx.reshape(n, p * pw, width), feats_t).reshape(n * p, pw * c, height)
-        wy_t = wy.reshape(n * p, ph, height).transpose(1, 2)  # (N*P, H, PH)
-        integral = torch.bmm(cols, wy_t)  # (N*P, PW*C, PH)
-        area = (bin_w * bin_h).reshape(n * p)
-        valid = area > 0
-        inv_area = torch.where(valid, 1.0 / torch.where(valid, area, torch.ones_like(area)), torch.zeros_like(area))
-        pooled = (integral * inv_area[:, None, None]).reshape(n, p, pw, c, ph).permute(0, 1, 3, 4, 2)
+        feats, scaled = _square_window(features, boxes.to(features.dtype) * spatial_scale)
+        saved = _pool_forward(feats, scaled, pooled_size)
 
     def vjp(grad: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            # grad (N, P, C, PH, PW) -> d/d integral in its (N*P, PW*C, PH) layout, and d/d area.
-            g_out = grad.permute(0, 1, 4, 2, 3).reshape(n * p, pw * c, ph)
-            g_int = g_out * inv_area[:, None, None]
-            g_area = -(g_int * integral).sum((1, 2)) * inv_area  # d/d area of sum(grad * integral / area)
-            # d/d wy[b, i] = sum over (PW, C) of g_int * cols;  d/d wx[b, j] = sum over (C, H) of K * features,
-            # with K = g_int contracted with wy over PH.
-            g_wy = torch.bmm(g_int.transpose(1, 2), cols)  # (N*P, PH, H)
-            k = torch.bmm(g_int, wy.reshape(n * p, ph, height))  # (N*P, PW*C, H)
-            g_wx = torch.matmul(k.reshape(n, p * pw, c * height), feats_t.transpose(1, 2))  # (N, P*PW, W)
-            g_x1, g_x2 = _edge_grads(g_wx.reshape(n, p, pw, width), tx)
-            g_y1, g_y2 = _edge_grads(g_wy.reshape(n, p, ph, height), ty)
-            g_area = g_area.reshape(n, p)
-            da_dx = g_area * bin_h / pw  # d area / d x2 = (y2 - y1) / (PW PH) = bin_h / PW
-            da_dy = g_area * bin_w / ph
-            out = torch.stack((g_x1 - da_dx, g_y1 - da_dy, g_x2 + da_dx, g_y2 + da_dy), -1)
-            return torch.where(valid.reshape(n, p, 1), out, torch.zeros_like(out)) * spatial_scale
+            return _pool_vjp(grad, saved, pooled_size, spatial_scale)
 
-    return pooled, vjp
+    return saved[0], vjp
 
 
-def _edge_grads(g_w: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """From d/d bin weights (..., B, S) to d/d (start, end) of the interval; ``t`` (..., B + 1, S) holds
-    ``edge - cell``.  Edge ``k`` enters bin ``k - 1`` with ``+T`` and bin ``k`` with ``-T``; ``T' = tri``; the
-    edges are ``start + k (end - start) / B``."""
-    num_bins = g_w.shape[-2]
-    zero = torch.zeros_like(g_w[..., :1, :])
-    g_t = torch.cat((zero, g_w), -2) - torch.cat((g_w, zero), -2)  # (..., B + 1, S)
-    g_edge = (g_t * (1.0 - t.abs()).clamp(min=0)).sum(-1)  # (..., B + 1)
-    frac = torch.arange(num_bins + 1, dtype=g_w.dtype, device=g_w.device) / num_bins
-    return (g_edge * (1.0 - frac)).sum(-1), (g_edge * frac).sum(-1)
+def _pool_forward(feats: torch.Tensor, scaled: torch.Tensor, nb: int) -> list[torch.Tensor]:
+    """The forward half of :func:`pooled_with_box_vjp` on a square window; returns pooled and what the vjp needs."""
+    n, p = scaled.shape[0], scaled.shape[1]
+    c, side = feats.shape[1], feats.shape[-1]
+    start, end = scaled[..., :2], scaled[..., 2:]  # (N, P, 2): x then y
+    bins = (end - start).clamp(min=0) / nb
+    k = torch.arange(nb + 1, dtype=scaled.dtype, device=scaled.device)
+    edges = start.unsqueeze(-1) + bins.unsqueeze(-1) * k  # (N, P, 2, B + 1)
+    cells = torch.arange(side, dtype=scaled.dtype, device=scaled.device)
+    tc = (edges.unsqueeze(-1) - cells).clamp(-1.0, 1.0)
+    abs_tc = tc.abs()
+    big_t = torch.addcmul(tc, tc, abs_tc, value=-0.5) + 0.5  # T(t), see _tri_antiderivative
+    weights = big_t[..., 1:, :] - big_t[..., :-1, :]  # (N, P, 2, B, S)
+    wx, wy = weights[:, :, 0], weights[:, :, 1]
+    feats_t = feats.permute(0, 3, 1, 2).reshape(n, side, c * side)  # (N, S_x, C*S_y)
+    cols = torch.matmul(wx.reshape(n, p * nb, side), feats_t).view(n * p, nb * c, side)
+    wy_boxes = wy.reshape(n * p, nb, side)
+    integral = torch.bmm(cols, wy_boxes.transpose(1, 2))  # (N*P, B*C, B)
+    area = (bins[..., 0] * bins[..., 1]).reshape(n * p, 1, 1)
+    inv_area = torch.where(area > 0, area.reciprocal(), torch.zeros_like(area))
+    pooled = (integral * inv_area).view(n * p, nb * c * nb)
+    return [pooled, integral, inv_area, cols, wy_boxes, feats_t, abs_tc, bins, k, area]
+
+
+def _pool_vjp(grad: torch.Tensor, saved: list[torch.Tensor], nb: int, spatial_scale: float) -> torch.Tensor:
+    """The backward half: d sum(grad * pooled) / d boxes (N, P, 4) from :func:`_pool_forward`'s saved tensors."""
+    _, integral, inv_area, cols, wy_boxes, feats_t, abs_tc, bins, k, area = saved
+    n, p = bins.shape[0], bins.shape[1]
+    c, side = feats_t.shape[2] // feats_t.shape[1], feats_t.shape[1]
+    g_int = grad.view(n * p, nb * c, nb) * inv_area
+    g_area = -(g_int * integral).sum([1, 2]) * inv_area.view(-1)  # d/d area
+    g_wy = torch.bmm(g_int.transpose(1, 2), cols)  # (N*P, B, S)
+    kk = torch.bmm(g_int, wy_boxes).view(n, p * nb, c * side)
+    g_wx = torch.matmul(kk, feats_t.transpose(1, 2))  # (N, P*B, S)
+    g_w = torch.stack((g_wx.view(n, p, nb, side), g_wy.view(n, p, nb, side)), 2)  # (N, P, 2, B, S)
+    # Edge e_k enters bin k - 1 with +T and bin k with -T; T' = tri = 1 - |t| inside [-1, 1], 0 outside.
+    g_t = F.pad(g_w, [0, 0, 1, 0]) - F.pad(g_w, [0, 0, 0, 1])
+    g_edge = (g_t * (1.0 - abs_tc)).sum(-1)  # (N, P, 2, B + 1)
+    frac = k / nb
+    g_start = (g_edge * (1.0 - frac)).sum(-1)  # (N, P, 2)
+    g_end = (g_edge * frac).sum(-1)
+    # area = bin_x bin_y: d/d end_x = bin_y / B, d/d start_x = -bin_y / B (and the same for y).
+    d_area = g_area.view(n, p, 1) * bins.flip([-1]) / nb
+    out = torch.cat((g_start - d_area, g_end + d_area), -1)  # (N, P, 4) as x1, y1, x2, y2
+    return out * ((area.view(n, p, 1) > 0).to(out.dtype) * spatial_scale)
+
+
+def prroi_pool2d_batched_with_box_vjp(features: torch.Tensor, boxes: torch.Tensor, pooled_size: int,
+                                      spatial_scale: float):
+    """:func:`pooled_with_box_vjp` in the layout of :func:`prroi_pool2d_batched`: pooled (N, P, C, B, B) and
+    ``vjp(grad (N, P, C, B, B)) -> (N, P, 4)``."""
+    n, p = boxes.shape[:2]
+    c, nb = features.shape[1], pooled_size
+    pooled, vjp = pooled_with_box_vjp(features, boxes, nb, spatial_scale)
+    standard = pooled.view(n, p, nb, c, nb).permute(0, 1, 3, 4, 2)
+    return standard, lambda grad: vjp(grad.permute(0, 1, 4, 2, 3).reshape(n * p, nb * c * nb))
 
 
 def prroi_pool2d(features: torch.Tensor, rois: torch.Tensor, pooled_height: int, pooled_width: int,

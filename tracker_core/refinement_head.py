@@ -8,9 +8,10 @@ a tracker starts:
 * every eval-mode BatchNorm of the test branch and of the head is folded into the convolution or linear layer
   before it (``W' = W k``, ``b' = (b - mean) k + beta``, ``k = gamma / sqrt(var + eps)``), which changes the
   result only by floating-point rounding;
-* :meth:`score_boxes_with_grad` returns the scores and ``d score / d box`` in one pass of about thirty kernels:
+* :meth:`score_boxes_with_grad` returns the scores and ``d score / d box`` in one pass:
   ``d score / d pooled = W^T (relu'(z) * w_pred)`` per level, then the exact Precise-RoI-Pooling derivative
-  (:func:`prroi_pool2d_batched_with_box_vjp`).  The tests check it against autograd on the unfolded network.
+  (:func:`~.prroi_pool.pooled_with_box_vjp`), whose natural layout the head's weights are permuted to once.
+  The tests check it against autograd on the unfolded network.
 
 The reference modulation (once per sequence) still comes from the network itself; this holds only what runs per
 frame.
@@ -25,7 +26,7 @@ from torch import nn
 
 from .box_tensors import xywh_to_xyxy
 from .iounet import AtomIoUNet
-from .prroi_pool import prroi_pool2d_batched_with_box_vjp
+from .prroi_pool import pooled_with_box_vjp
 
 __all__ = ["RefinementHead", "fold_batchnorm"]
 
@@ -67,11 +68,19 @@ class RefinementHead:
         self.scales = net.SCALES
         self.conv3 = nn.Sequential(_folded_conv_block(net.conv3_1t), _folded_conv_block(net.conv3_2t))
         self.conv4 = nn.Sequential(_folded_conv_block(net.conv4_1t), _folded_conv_block(net.conv4_2t))
-        self.w3, self.b3 = fold_batchnorm(net.fc3_rt.linear.weight, net.fc3_rt.linear.bias, net.fc3_rt.bn)
-        self.w4, self.b4 = fold_batchnorm(net.fc4_rt.linear.weight, net.fc4_rt.linear.bias, net.fc4_rt.bn)
+        self.w3, self.b3 = self._head_layer(net.fc3_rt, self.pool_test[0])
+        self.w4, self.b4 = self._head_layer(net.fc4_rt, self.pool_test[1])
         pred = net.iou_predictor.weight.detach()[0]
         self.pred3, self.pred4 = pred[:self.w3.shape[0]].contiguous(), pred[self.w3.shape[0]:].contiguous()
         self.pred_bias = net.iou_predictor.bias.detach()
+
+    @staticmethod
+    def _head_layer(block, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A LinearBlock's folded (weight (I, C*S*S), bias (I,)), its columns reordered from the network's (channel,
+        bin row, bin column) flattening to the pooling's natural (bin column, channel, bin row)."""
+        w, b = fold_batchnorm(block.linear.weight, block.linear.bias, block.bn)
+        w = w.view(w.shape[0], -1, size, size).permute(0, 3, 1, 2).reshape(w.shape[0], -1)
+        return w.contiguous(), b
 
     @torch.no_grad()
     def get_iou_feat(self, feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,16 +115,14 @@ class RefinementHead:
                 (c3, xyxy - o8 if o8 else xyxy, (self.pool_test[0], self.scales[0]), self.w3, self.b3, self.pred3),
                 (c4, xyxy - o16 if o16 else xyxy, (self.pool_test[1], self.scales[1]), self.w4, self.b4,
                  self.pred4)):
-            pooled, vjp = prroi_pool2d_batched_with_box_vjp(feat, box, pool, pool, scale)
-            z = torch.addmm(bias, pooled.reshape(n * p, -1), weight.t())  # (N*P, I)
-            levels.append((pooled.shape, vjp, weight, pred, z))
-        scores = sum(torch.relu(z) @ pred for *_, pred, z in levels) + self.pred_bias  # (N*P,)
+            pooled, vjp = pooled_with_box_vjp(feat, box, pool, scale)  # (N*P, S*D*S)
+            z = torch.addmm(bias, pooled, weight.t())  # (N*P, I)
+            levels.append((vjp, weight, pred, z))
+        scores = torch.relu(levels[0][3]) @ self.pred3 + torch.relu(levels[1][3]) @ self.pred4 + self.pred_bias
 
         def backward() -> torch.Tensor:
-            grad_xyxy = 0
-            for shape, vjp, weight, pred, z in levels:
-                g_pooled = ((z > 0).to(z.dtype) * pred) @ weight  # (N*P, D*S*S)
-                grad_xyxy = grad_xyxy + vjp(g_pooled.reshape(shape))
+            g = [vjp(((z > 0) * pred) @ weight) for vjp, weight, pred, z in levels]
+            grad_xyxy = g[0] + g[1]
             # x1 = x, x2 = x + w (and the same for y): d/dx = d/dx1 + d/dx2, d/dw = d/dx2.
             return torch.cat((grad_xyxy[..., :2] + grad_xyxy[..., 2:], grad_xyxy[..., 2:]), -1)
 
