@@ -292,3 +292,37 @@ def test_gauss_newton_beats_tuned_gradient_descent_at_equal_backprops():
     assert 5e-6 < gd.step_size < 5e-5  # the tuned step is inside the grid, not at an edge
     assert gn[-1] < 0.65 * gd.loss
     assert gn[3] < gd.loss
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.0])
+def test_written_out_filter_jacobian_products_equal_double_backprop(alpha):
+    """filter_linearization's J p and J^T v against autograd's, and one Gauss-Newton step through each path."""
+    from tracker_core.classifier import filter_linearization
+    from tracker_core.optim import GaussNewtonCG
+
+    g = torch.Generator().manual_seed(4)
+    n, d, h = 7, 6, 9
+    cfg = ClassifierConfig(compressed_dim=d, mlu_alpha=alpha)
+    samples = torch.randn(n, d, h, h, generator=g, dtype=torch.float64)
+    labels = torch.rand(n, 1, h, h, generator=g, dtype=torch.float64)
+    weights = torch.rand(n, generator=g, dtype=torch.float64)
+    f = torch.randn(1, d, 4, 4, generator=g, dtype=torch.float64) * 0.3
+    residual_fn = filter_problem(samples, labels, weights, cfg)
+    lin = filter_linearization(samples, labels, weights, cfg)([f])
+    for got, want in zip(lin.residuals, residual_fn([f])):
+        torch.testing.assert_close(got, want)
+    p = torch.randn(1, d, 4, 4, generator=g, dtype=torch.float64)
+    v = [torch.randn_like(r) for r in lin.residuals]
+    want_jp = torch.autograd.functional.jvp(lambda x: tuple(residual_fn([x])), (f,), (p,))[1]
+    want_jtv = torch.autograd.functional.vjp(lambda x: tuple(residual_fn([x])), f, tuple(v))[1]
+    for got, want in zip(lin.jvp([p]), want_jp):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(lin.vjp(v)[0], want_jtv, rtol=1e-10, atol=1e-12)
+    score = conv_same(samples, f)
+    assert bool((score < 0).any()) and bool((score > 0).any())  # both branches of the MLU are exercised
+
+    by_hand, by_autograd = f.clone(), f.clone()
+    GaussNewtonCG(residual_fn, [by_hand], fletcher_reeves=False,
+                  linearize=filter_linearization(samples, labels, weights, cfg)).run(5)
+    GaussNewtonCG(residual_fn, [by_autograd], fletcher_reeves=False).run(5)
+    torch.testing.assert_close(by_hand.detach(), by_autograd.detach(), rtol=1e-9, atol=1e-12)

@@ -28,11 +28,24 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 ResidualFn = Callable[[list[Tensor]], list[Tensor]]
+
+
+class Linearization(NamedTuple):
+    """A problem linearised at ``x`` by hand: ``residuals`` r(x) (detached blocks), ``jvp(p) = J p`` (one tensor per
+    residual block) and ``vjp(v) = J^T v`` (one per parameter block)."""
+
+    residuals: list[Tensor]
+    jvp: Callable[[list[Tensor]], list[Tensor]]
+    vjp: Callable[[list[Tensor]], list[Tensor]]
+
+
+LinearizeFn = Callable[[list[Tensor]], Linearization]
 
 
 def _ip(a: Sequence[Tensor], b: Sequence[Tensor]) -> Tensor:
@@ -66,6 +79,8 @@ class GaussNewtonCG:
         standard_alpha: ``alpha = rho / <p, A p>``; otherwise the exact line search ``<p, r> / <p, A p>``.
         direction_forget_factor: 0 resets the CG state at every linearisation; otherwise the previous search
             direction is kept and ``rho`` divided by this factor (the reference's ``CG_forgetting_rate`` option).
+        linearize: optional ``params -> Linearization`` giving ``J p`` and ``J^T v`` directly instead of by double
+            backprop (the same products, fewer and larger kernels); each product still counts as one backprop call.
     """
 
     def __init__(
@@ -76,8 +91,10 @@ class GaussNewtonCG:
         fletcher_reeves: bool = True,
         standard_alpha: bool = True,
         direction_forget_factor: float = 0.0,
+        linearize: LinearizeFn | None = None,
     ) -> None:
         self.residual_fn = residual_fn
+        self.linearize = linearize
         self.params = _as_leaves(params)
         if preconditioner is not None and len(preconditioner) != len(self.params):
             raise ValueError("preconditioner needs one entry per parameter block")
@@ -122,6 +139,8 @@ class GaussNewtonCG:
         """One Gauss-Newton step: linearise, ``num_cg_iter`` CG iterations, ``x += d``.  Returns the loss before it
         (NaN with ``report_loss`` false)."""
         x = self.params
+        if self.linearize is not None:
+            return self._step_linearized(num_cg_iter, report_loss)
         f0 = list(self.residual_fn(x))
         loss = _half_sq_norm(f0) if report_loss else math.nan
         # Only blocks on the autograd graph take part in backprop; constant blocks contribute nothing to J.
@@ -140,6 +159,23 @@ class GaussNewtonCG:
         delta = self._cg(apply_a, b, num_cg_iter)
         with torch.no_grad():
             for xi, di in zip(x, delta):
+                xi.add_(di)
+        return loss
+
+    def _step_linearized(self, num_cg_iter: int, report_loss: bool) -> float:
+        """:meth:`step` with the problem's own Jacobian products."""
+        with torch.no_grad():
+            lin = self.linearize(self.params)
+            loss = _half_sq_norm(lin.residuals) if report_loss else math.nan
+            self.backprop_calls += 1
+            b = [-t for t in lin.vjp(lin.residuals)]
+
+            def apply_a(p: list[Tensor]) -> list[Tensor]:
+                self.backprop_calls += 2
+                return lin.vjp(lin.jvp(p))
+
+            delta = self._cg(apply_a, b, num_cg_iter)
+            for xi, di in zip(self.params, delta):
                 xi.add_(di)
         return loss
 
