@@ -15,8 +15,9 @@ from tracker_core.refinement_head import RefinementHead
 
 
 def _net(seed: int = 0, dtype=torch.float64) -> AtomIoUNet:
+    """Levels of different widths (16 and 12 channels, 24 and 20 hidden units), so the padding is exercised."""
     torch.manual_seed(seed)
-    net = AtomIoUNet(input_dim=(8, 12), pred_input_dim=(16, 16), pred_inter_dim=(24, 20), ref_dim=(8, 16),
+    net = AtomIoUNet(input_dim=(8, 12), pred_input_dim=(16, 12), pred_inter_dim=(24, 20), ref_dim=(8, 16),
                      test_dim=(12, 12), box_offset=(3, 7)).to(dtype)
     g = torch.Generator().manual_seed(seed + 1)
     for m in net.modules():

@@ -21,6 +21,7 @@ per-box loop, and autograd yields the exact gradients w.r.t. the features and th
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -142,107 +143,138 @@ def prroi_pool2d_batched(features: torch.Tensor, boxes: torch.Tensor, pooled_hei
     return torch.where(valid[..., None, None, None], out, torch.zeros_like(out))
 
 
-def _square_window(features: torch.Tensor, scaled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Like :func:`_crop_to_boxes`, but a square window of side S, zero-padded where it leaves the map (cells
-    outside the map weigh zero in PrRoIPool, so this is exact): the x and y bin weights then share one shape and
-    are computed together.  Returns the (N, C, S, S) window and the boxes (N, P, 4) in its cells."""
-    height, width = features.shape[-2:]
-    if features.is_cuda or not scaled.numel():
-        x0 = y0 = 0
-        side = max(height, width)
-    else:
-        flat = scaled.reshape(-1, 4)
-        (lo_x, lo_y, _, _), (_, _, hi_x, hi_y) = flat.amin(0).tolist(), flat.amax(0).tolist()
-        if not all(map(math.isfinite, (lo_x, lo_y, hi_x, hi_y))):
-            x0 = y0 = 0
-            side = max(height, width)
-        else:
-            x0 = min(max(math.floor(lo_x) - 1, 0), width - 1)
-            y0 = min(max(math.floor(lo_y) - 1, 0), height - 1)
-            side = max(min(math.ceil(hi_x) + 2, width) - x0, min(math.ceil(hi_y) + 2, height) - y0, 1)
-    window = features[:, :, y0:y0 + side, x0:x0 + side]
-    pad_w, pad_h = side - window.shape[-1], side - window.shape[-2]
-    if pad_w or pad_h:
-        window = torch.nn.functional.pad(window, (0, pad_w, 0, pad_h))
-    if x0 or y0:
-        scaled = scaled - scaled.new_tensor([x0, y0, x0, y0])
-    return window, scaled
+def _square_windows(features: Sequence[torch.Tensor], scaled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every level's map cut to a square window of one common side S around all boxes and zero-padded to it and to
+    the widest level's channels (cells and channels outside a map weigh zero in PrRoIPool, so this is exact), so
+    that all levels and both axes are pooled by the same few operations.
+
+    Args:
+        features: L maps (N, C_l, H_l, W_l); scaled: (L, N, P, 4) boxes in each level's cells.
+    Returns:
+        windows (L, N, C, S, S) and the boxes (L, N, P, 4) in their window's cells.
+    """
+    num_levels = len(features)
+    sizes = [f.shape[-2:] for f in features]
+    corners = [(0, 0)] * num_levels
+    extent = [max(h, w) for h, w in sizes]
+    if not features[0].is_cuda and scaled.numel():  # on a GPU the host sync would cost more than it saves
+        flat = scaled.reshape(num_levels, -1, 4)
+        lows, highs = flat.amin(1).tolist(), flat.amax(1).tolist()  # one host copy each
+        for i, ((height, width), (lo_x, lo_y, _, _), (_, _, hi_x, hi_y)) in enumerate(zip(sizes, lows, highs)):
+            if all(map(math.isfinite, (lo_x, lo_y, hi_x, hi_y))):
+                # Cell j weighs in a bin [s, e] only for s - 1 < j < e + 1 (the interpolant's support).
+                x0 = min(max(math.floor(lo_x) - 1, 0), width - 1)
+                y0 = min(max(math.floor(lo_y) - 1, 0), height - 1)
+                corners[i] = (x0, y0)
+                extent[i] = max(min(math.ceil(hi_x) + 2, width) - x0, min(math.ceil(hi_y) + 2, height) - y0, 1)
+    side = max(extent)
+    channels = max(f.shape[1] for f in features)
+    windows = []
+    for f, (x0, y0) in zip(features, corners):
+        w = f[:, :, y0:y0 + side, x0:x0 + side]
+        pad = (0, side - w.shape[-1], 0, side - w.shape[-2], 0, channels - w.shape[1])
+        windows.append(F.pad(w, pad) if any(pad) else w)
+    stacked = windows[0].unsqueeze(0) if num_levels == 1 else torch.stack(windows)
+    if any(x or y for x, y in corners):
+        scaled = scaled - scaled.new_tensor([[x, y, x, y] for x, y in corners]).view(num_levels, 1, 1, 4)
+    return stacked, scaled
 
 
-def pooled_with_box_vjp(features: torch.Tensor, boxes: torch.Tensor, pooled_size: int, spatial_scale: float):
-    """Square precise RoI pooling without autograd, in its natural layout, and the exact vector-Jacobian product
-    w.r.t. the boxes (the inner loop of box refinement; :func:`prroi_pool2d_batched_with_box_vjp` is the same in
-    the standard layout).
+def pooled_with_box_vjp(features: Sequence[torch.Tensor], boxes: torch.Tensor, pooled_sizes: Sequence[int],
+                        spatial_scales: Sequence[float], offsets: Sequence[float] | None = None):
+    """Square precise RoI pooling of the same boxes on L feature levels at once, without autograd, in its natural
+    layout, and the exact vector-Jacobian product w.r.t. the boxes: the inner loop of box refinement
+    (:func:`prroi_pool2d_batched_with_box_vjp` is one level in the standard layout).
 
     With ``I = Wy F Wx^T`` per box and channel (``Wx[b, j] = T(e_{b+1} - j) - T(e_b - j)`` over the bin edges
     ``e``), ``dI/dWx`` and ``dI/dWy`` are two more products of the forward's size, ``dT(e - j)/de = tri(e - j)``, the
-    edges are affine in ``x1, x2``, and the bin area ``(x2 - x1)(y2 - y1) / B^2`` enters through the division.  Both
-    axes are handled in one tensor (a square window of the map), because the cost here is the number of operations.
+    edges are affine in ``x1, x2``, and the bin area ``(x2 - x1)(y2 - y1) / B^2`` enters through the division.  The
+    cost here is the number of operations, not arithmetic, so every level and both axes share one tensor: the maps
+    are cut to one square window (:func:`_square_windows`) and a level with fewer bins than the most, B, gets
+    empty bins at the end (edges repeated at the box's end: zero weight, zero output, zero gradient).
 
     Args:
-        features: (N, C, H, W); boxes: (N, P, 4) ``[x1, y1, x2, y2]`` in input pixels; B = ``pooled_size``.
+        features: L maps (N, C_l, H_l, W_l); boxes: (N, P, 4) ``[x1, y1, x2, y2]`` in input pixels, pooled at level
+            l as ``(boxes - offsets[l]) * spatial_scales[l]`` with ``pooled_sizes[l]`` bins per side.
 
     Returns:
-        pooled (N*P, B*C*B), box ``p`` of image ``n`` in row ``n P + p``, laid out (bin column, channel, bin row);
-        ``vjp(grad (N*P, B*C*B)) -> (N, P, 4)``, the gradient of ``sum(grad * pooled)`` w.r.t. the boxes (0 for
-        zero-area boxes, as autograd gives through the mask).
+        pooled (L, N*P, B*C*B), C the most channels, box ``p`` of image ``n`` in row ``n P + p``, laid out (bin
+        column, channel, bin row), zero where a level has no such bin or channel; and ``vjp(grad (L, N*P,
+        B*C*B)) -> (N, P, 4)``, the gradient of ``sum(grad * pooled)`` w.r.t. the boxes (0 for zero-area boxes, as
+        autograd gives through the mask).
     """
+    num_levels = len(features)
+    offsets = [0.0] * num_levels if offsets is None else list(offsets)
     with torch.no_grad():
-        feats, scaled = _square_window(features, boxes.to(features.dtype) * spatial_scale)
-        saved = _pool_forward(feats, scaled, pooled_size)
+        dtype, device = features[0].dtype, features[0].device
+        scale = torch.tensor(spatial_scales, dtype=dtype, device=device).view(num_levels, 1, 1, 1)
+        shift = torch.tensor([o * s for o, s in zip(offsets, spatial_scales)], dtype=dtype, device=device)
+        scaled = boxes.to(dtype).unsqueeze(0) * scale - shift.view(num_levels, 1, 1, 1)
+        feats, scaled = _square_windows(features, scaled)
+        nb = max(pooled_sizes)
+        bins_per_level = torch.tensor(pooled_sizes, dtype=dtype, device=device).view(num_levels, 1)
+        k = torch.arange(nb + 1, dtype=dtype, device=device).expand(num_levels, nb + 1).minimum(bins_per_level)
+        frac = k / bins_per_level  # (L, B + 1): edge k at start + frac (end - start)
+        saved = _pool_forward(feats, scaled, frac)
 
     def vjp(grad: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return _pool_vjp(grad, saved, pooled_size, spatial_scale)
+            return (_pool_vjp(grad, saved, frac) * scale).sum(0)
 
     return saved[0], vjp
 
 
-def _pool_forward(feats: torch.Tensor, scaled: torch.Tensor, nb: int) -> list[torch.Tensor]:
-    """The forward half of :func:`pooled_with_box_vjp` on a square window; returns pooled and what the vjp needs."""
-    n, p = scaled.shape[0], scaled.shape[1]
-    c, side = feats.shape[1], feats.shape[-1]
-    start, end = scaled[..., :2], scaled[..., 2:]  # (N, P, 2): x then y
-    bins = (end - start).clamp(min=0) / nb
-    k = torch.arange(nb + 1, dtype=scaled.dtype, device=scaled.device)
-    edges = start.unsqueeze(-1) + bins.unsqueeze(-1) * k  # (N, P, 2, B + 1)
+def _pool_forward(feats: torch.Tensor, scaled: torch.Tensor, frac: torch.Tensor) -> list[torch.Tensor]:
+    """The forward half of :func:`pooled_with_box_vjp`: windows (L, N, C, S, S), boxes (L, N, P, 4) in their cells,
+    edge fractions (L, B + 1).  Returns pooled (L, N*P, B*C*B) and what the vjp needs."""
+    num_levels, n, c, side = feats.shape[0], feats.shape[1], feats.shape[2], feats.shape[-1]
+    p, nb = scaled.shape[2], frac.shape[1] - 1
+    ln, lnp = num_levels * n, num_levels * n * p
+    start, end = scaled[..., :2], scaled[..., 2:]  # (L, N, P, 2): x then y
+    length = (end - start).clamp(min=0)
+    edges = start.unsqueeze(-1) + length.unsqueeze(-1) * frac.view(num_levels, 1, 1, 1, nb + 1)  # (L, N, P, 2, B+1)
     cells = torch.arange(side, dtype=scaled.dtype, device=scaled.device)
-    tc = (edges.unsqueeze(-1) - cells).clamp(-1.0, 1.0)
+    tc = (edges.unsqueeze(-1) - cells).clamp_(-1.0, 1.0)
     abs_tc = tc.abs()
-    big_t = torch.addcmul(tc, tc, abs_tc, value=-0.5) + 0.5  # T(t), see _tri_antiderivative
-    weights = big_t[..., 1:, :] - big_t[..., :-1, :]  # (N, P, 2, B, S)
-    wx, wy = weights[:, :, 0], weights[:, :, 1]
-    feats_t = feats.permute(0, 3, 1, 2).reshape(n, side, c * side)  # (N, S_x, C*S_y)
-    cols = torch.matmul(wx.reshape(n, p * nb, side), feats_t).view(n * p, nb * c, side)
-    wy_boxes = wy.reshape(n * p, nb, side)
-    integral = torch.bmm(cols, wy_boxes.transpose(1, 2))  # (N*P, B*C, B)
-    area = (bins[..., 0] * bins[..., 1]).reshape(n * p, 1, 1)
+    big_t = torch.addcmul(tc, tc, abs_tc, value=-0.5).add_(0.5)  # T(t), see _tri_antiderivative
+    weights = big_t[..., 1:, :] - big_t[..., :-1, :]  # (L, N, P, 2, B, S)
+    wx, wy = weights[..., 0, :, :], weights[..., 1, :, :]
+    feats_t = feats.permute(0, 1, 4, 2, 3).reshape(ln, side, c * side)  # (L*N, S_x, C*S_y)
+    cols = torch.matmul(wx.reshape(ln, p * nb, side), feats_t).view(lnp, nb * c, side)
+    wy_boxes = wy.reshape(lnp, nb, side)
+    integral = torch.bmm(cols, wy_boxes.transpose(1, 2))  # (L*N*P, B*C, B)
+    # The bin area of level l: length_x length_y / B_l^2, B_l = 1 / frac[l, 1].
+    area = (length[..., 0] * length[..., 1] * frac[:, 1].square().view(num_levels, 1, 1)).view(lnp, 1, 1)
     inv_area = torch.where(area > 0, area.reciprocal(), torch.zeros_like(area))
-    pooled = (integral * inv_area).view(n * p, nb * c * nb)
-    return [pooled, integral, inv_area, cols, wy_boxes, feats_t, abs_tc, bins, k, area]
+    pooled = (integral * inv_area).view(num_levels, n * p, nb * c * nb)
+    return [pooled, integral, inv_area, cols, wy_boxes, feats_t, abs_tc, length, area]
 
 
-def _pool_vjp(grad: torch.Tensor, saved: list[torch.Tensor], nb: int, spatial_scale: float) -> torch.Tensor:
-    """The backward half: d sum(grad * pooled) / d boxes (N, P, 4) from :func:`_pool_forward`'s saved tensors."""
-    _, integral, inv_area, cols, wy_boxes, feats_t, abs_tc, bins, k, area = saved
-    n, p = bins.shape[0], bins.shape[1]
-    c, side = feats_t.shape[2] // feats_t.shape[1], feats_t.shape[1]
-    g_int = grad.view(n * p, nb * c, nb) * inv_area
-    g_area = -(g_int * integral).sum([1, 2]) * inv_area.view(-1)  # d/d area
-    g_wy = torch.bmm(g_int.transpose(1, 2), cols)  # (N*P, B, S)
-    kk = torch.bmm(g_int, wy_boxes).view(n, p * nb, c * side)
-    g_wx = torch.matmul(kk, feats_t.transpose(1, 2))  # (N, P*B, S)
-    g_w = torch.stack((g_wx.view(n, p, nb, side), g_wy.view(n, p, nb, side)), 2)  # (N, P, 2, B, S)
-    # Edge e_k enters bin k - 1 with +T and bin k with -T; T' = tri = 1 - |t| inside [-1, 1], 0 outside.
-    g_t = F.pad(g_w, [0, 0, 1, 0]) - F.pad(g_w, [0, 0, 0, 1])
-    g_edge = (g_t * (1.0 - abs_tc)).sum(-1)  # (N, P, 2, B + 1)
-    frac = k / nb
-    g_start = (g_edge * (1.0 - frac)).sum(-1)  # (N, P, 2)
-    g_end = (g_edge * frac).sum(-1)
-    # area = bin_x bin_y: d/d end_x = bin_y / B, d/d start_x = -bin_y / B (and the same for y).
-    d_area = g_area.view(n, p, 1) * bins.flip([-1]) / nb
-    out = torch.cat((g_start - d_area, g_end + d_area), -1)  # (N, P, 4) as x1, y1, x2, y2
-    return out * ((area.view(n, p, 1) > 0).to(out.dtype) * spatial_scale)
+def _pool_vjp(grad: torch.Tensor, saved: list[torch.Tensor], frac: torch.Tensor) -> torch.Tensor:
+    """The backward half: d sum(grad * pooled) / d boxes in each level's cells (L, N, P, 4)."""
+    _, integral, inv_area, cols, wy_boxes, feats_t, abs_tc, length, area = saved
+    num_levels, n, p = length.shape[:3]
+    nb, side = frac.shape[1] - 1, feats_t.shape[1]
+    c = feats_t.shape[2] // side
+    g_int = grad.reshape(-1, nb * c, nb) * inv_area
+    g_area = (g_int * integral).sum((1, 2)).mul_(inv_area.view(-1)).neg_()  # d/d area
+    g_wy = torch.bmm(g_int.transpose(1, 2), cols)  # (L*N*P, B, S)
+    kk = torch.bmm(g_int, wy_boxes).view(num_levels * n, p * nb, c * side)
+    g_wx = torch.matmul(kk, feats_t.transpose(1, 2))  # (L*N, P*B, S)
+    g_w = torch.stack((g_wx.view(num_levels, n, p, nb, side), g_wy.view(num_levels, n, p, nb, side)), 3)
+    # Edge k enters bin k - 1 with +T and bin k with -T, and T' = tri = 1 - |t| on [-1, 1] (0 outside, where t was
+    # clamped); edge k sits at start + frac_k (end - start).
+    tri = 1.0 - abs_tc  # (L, N, P, 2, B + 1, S)
+    upper = (g_w * tri[..., 1:, :]).sum(-1)  # (L, N, P, 2, B): edges 1..B, as the end of bins 0..B-1
+    lower = (g_w * tri[..., :-1, :]).sum(-1)  # edges 0..B-1, as the start of bins 0..B-1
+    f_hi = frac[:, 1:].reshape(num_levels, 1, 1, 1, nb)
+    f_lo = frac[:, :-1].reshape(num_levels, 1, 1, 1, nb)
+    g_end = (upper * f_hi).sum(-1) - (lower * f_lo).sum(-1)  # (L, N, P, 2)
+    g_start = (upper - lower).sum(-1) - g_end
+    # area = length_x length_y / B^2: d/d end_x = length_y / B^2 = -d/d start_x (and the same for y).
+    d_area = g_area.view(num_levels, n, p, 1) * length.flip(-1) * frac[:, 1].square().view(num_levels, 1, 1, 1)
+    out = torch.cat((g_start - d_area, g_end + d_area), -1)  # (L, N, P, 4) as x1, y1, x2, y2
+    return out * (area.view(num_levels, n, p, 1) > 0)
 
 
 def prroi_pool2d_batched_with_box_vjp(features: torch.Tensor, boxes: torch.Tensor, pooled_size: int,
@@ -251,7 +283,7 @@ def prroi_pool2d_batched_with_box_vjp(features: torch.Tensor, boxes: torch.Tenso
     ``vjp(grad (N, P, C, B, B)) -> (N, P, 4)``."""
     n, p = boxes.shape[:2]
     c, nb = features.shape[1], pooled_size
-    pooled, vjp = pooled_with_box_vjp(features, boxes, nb, spatial_scale)
+    pooled, vjp = pooled_with_box_vjp([features], boxes, [nb], [spatial_scale])
     standard = pooled.view(n, p, nb, c, nb).permute(0, 1, 3, 4, 2)
     return standard, lambda grad: vjp(grad.permute(0, 1, 4, 2, 3).reshape(n * p, nb * c * nb))
 

@@ -68,19 +68,28 @@ class RefinementHead:
         self.scales = net.SCALES
         self.conv3 = nn.Sequential(_folded_conv_block(net.conv3_1t), _folded_conv_block(net.conv3_2t))
         self.conv4 = nn.Sequential(_folded_conv_block(net.conv4_1t), _folded_conv_block(net.conv4_2t))
-        self.w3, self.b3 = self._head_layer(net.fc3_rt, self.pool_test[0])
-        self.w4, self.b4 = self._head_layer(net.fc4_rt, self.pool_test[1])
+        # Both levels' head layers as one batch (L = 2) in the layout of pooled_with_box_vjp: bins and channels
+        # padded to the larger level with zero weights, and so are the hidden units (zero weight, zero output).
+        layers = [fold_batchnorm(block.linear.weight, block.linear.bias, block.bn) for block in (net.fc3_rt,
+                                                                                                  net.fc4_rt)]
+        channels = max(w.shape[1] // (s * s) for (w, _), s in zip(layers, self.pool_test))
+        hidden = max(w.shape[0] for w, _ in layers)
+        nb = max(self.pool_test)
         pred = net.iou_predictor.weight.detach()[0]
-        self.pred3, self.pred4 = pred[:self.w3.shape[0]].contiguous(), pred[self.w3.shape[0]:].contiguous()
+        self.weight = layers[0][0].new_zeros(2, hidden, nb, channels, nb)
+        self.bias = layers[0][0].new_zeros(2, 1, hidden)
+        self.pred = layers[0][0].new_zeros(2, hidden, 1)
+        used = 0
+        for i, ((w, b), size) in enumerate(zip(layers, self.pool_test)):
+            units = w.shape[0]
+            # the network flattens (channel, bin row, bin column); the pooling lays out (bin column, channel, bin row)
+            self.weight[i, :units, :size, :w.shape[1] // (size * size), :size] = w.view(units, -1, size, size).permute(
+                0, 3, 1, 2)
+            self.bias[i, 0, :units] = b
+            self.pred[i, :units, 0] = pred[used:used + units]
+            used += units
+        self.weight = self.weight.reshape(2, hidden, -1)
         self.pred_bias = net.iou_predictor.bias.detach()
-
-    @staticmethod
-    def _head_layer(block, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """A LinearBlock's folded (weight (I, C*S*S), bias (I,)), its columns reordered from the network's (channel,
-        bin row, bin column) flattening to the pooling's natural (bin column, channel, bin row)."""
-        w, b = fold_batchnorm(block.linear.weight, block.linear.bias, block.bn)
-        w = w.view(w.shape[0], -1, size, size).permute(0, 3, 1, 2).reshape(w.shape[0], -1)
-        return w.contiguous(), b
 
     @torch.no_grad()
     def get_iou_feat(self, feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,24 +115,15 @@ class RefinementHead:
         return scores, backward()
 
     def _forward(self, modulated: Sequence[torch.Tensor], proposals: torch.Tensor):
-        c3, c4 = modulated
         n, p = proposals.shape[:2]
-        xyxy = xywh_to_xyxy(proposals.to(c3.dtype))
-        o8, o16 = self.box_offset
-        levels = []
-        for feat, box, (pool, scale), weight, bias, pred in (
-                (c3, xyxy - o8 if o8 else xyxy, (self.pool_test[0], self.scales[0]), self.w3, self.b3, self.pred3),
-                (c4, xyxy - o16 if o16 else xyxy, (self.pool_test[1], self.scales[1]), self.w4, self.b4,
-                 self.pred4)):
-            pooled, vjp = pooled_with_box_vjp(feat, box, pool, scale)  # (N*P, S*D*S)
-            z = torch.addmm(bias, pooled, weight.t())  # (N*P, I)
-            levels.append((vjp, weight, pred, z))
-        scores = torch.relu(levels[0][3]) @ self.pred3 + torch.relu(levels[1][3]) @ self.pred4 + self.pred_bias
+        xyxy = xywh_to_xyxy(proposals.to(modulated[0].dtype))
+        pooled, vjp = pooled_with_box_vjp(modulated, xyxy, self.pool_test, self.scales, self.box_offset)
+        z = torch.baddbmm(self.bias, pooled, self.weight.transpose(1, 2))  # (2, N*P, I)
+        scores = torch.bmm(torch.relu(z), self.pred).sum(0).view(n, p) + self.pred_bias
 
         def backward() -> torch.Tensor:
-            g = [vjp(((z > 0) * pred) @ weight) for vjp, weight, pred, z in levels]
-            grad_xyxy = g[0] + g[1]
+            grad_xyxy = vjp(torch.bmm((z > 0) * self.pred.transpose(1, 2), self.weight))
             # x1 = x, x2 = x + w (and the same for y): d/dx = d/dx1 + d/dx2, d/dw = d/dx2.
             return torch.cat((grad_xyxy[..., :2] + grad_xyxy[..., 2:], grad_xyxy[..., 2:]), -1)
 
-        return scores.reshape(n, p), backward
+        return scores, backward
