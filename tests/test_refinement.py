@@ -8,7 +8,7 @@ import torch
 
 from tracker_core.box_tensors import iou_torch
 from tracker_core.config import RefinementConfig
-from tracker_core.refinement import jittered_boxes, optimize_boxes, select_box
+from tracker_core.refinement import choose_box, jittered_boxes, optimize_boxes, select_box
 from tracker_core.training.feature_pool import FeaturePool
 from tracker_core.training.trainer import refinement_quality
 
@@ -89,3 +89,32 @@ def test_refinement_quality_reports_the_oracle_improvement():
     flat.score_boxes = lambda modulated, boxes: (boxes * 0).sum(-1)
     q_flat = refinement_quality(flat, pool, RefinementConfig(), batch_size=5)
     assert q_flat["refined_iou"] < q["refined_iou"] - 0.05
+
+
+def test_optimize_boxes_reports_the_starting_scores():
+    target = torch.tensor([[100.0, 80.0, 60.0, 40.0]])
+    start = torch.tensor([[[110.0, 85.0, 50.0, 45.0], [100.0, 80.0, 60.0, 40.0]]])
+    net = OracleIoUNet()
+    boxes, ious, start_scores = optimize_boxes(net, (target, None), None, start, iterations=3, step_length=1.0,
+                                               with_start_scores=True)
+    assert torch.allclose(start_scores, 2 * iou_torch(start, target[:, None]) - 1, atol=1e-6)
+    same, same_ious, none_moved = optimize_boxes(net, (target, None), None, start, 0, 1.0, with_start_scores=True)
+    assert torch.equal(none_moved, same_ious)
+
+
+def test_choose_box_keeps_the_start_unless_refinement_gains_enough():
+    """keep_start_below_gain (beyond the paper): the refined top-k mean only when its predicted IoU beats the
+    start's by the gain; scores are 2 IoU - 1, the gain is in IoU."""
+    boxes = torch.tensor([[0.0, 0, 10, 10], [2.0, 0, 10, 10], [4.0, 0, 10, 10]])
+    ious = torch.tensor([0.5, 0.7, 0.9])  # top 2: mean box x = 3, score 0.8 (IoU 0.9)
+    start = torch.tensor([1.0, 1.0, 10.0, 10.0])
+    paper = RefinementConfig(top_k=2)
+    box, score = choose_box(boxes, ious, start, torch.tensor(0.7), paper)
+    assert torch.allclose(box, torch.tensor([3.0, 0, 10, 10])) and abs(float(score) - 0.8) < 1e-6
+    # gain 0.05 IoU = 0.1 in score: 0.8 - 0.7 = 0.1 is enough; 0.8 - 0.75 is not
+    keep = RefinementConfig(top_k=2, keep_start_below_gain=0.05)
+    box, _ = choose_box(boxes, ious, start, torch.tensor(0.69), keep)
+    assert torch.allclose(box, torch.tensor([3.0, 0, 10, 10]))
+    box, score = choose_box(boxes, ious, start, torch.tensor(0.75), keep)
+    assert torch.equal(box, start) and abs(float(score) - 0.75) < 1e-6
+    assert choose_box(boxes[:0], ious[:0], start, torch.tensor(0.0), keep) is None

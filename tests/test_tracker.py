@@ -183,3 +183,21 @@ def test_a_box_many_times_the_frame_tracks_within_bounded_memory(lite0):
     tr.initialize(frames[0], Box(-2000, -2000, 4360, 4240))
     r = tr.track(frames[1])
     assert all(np.isfinite(r.box.as_tuple()))
+
+
+def test_keeping_the_start_box_when_refinement_gains_too_little(lite0):
+    """refinement.keep_start_below_gain (beyond the paper): with a gain no prediction can reach, the refined box is
+    always the starting one, so the size never changes; with the paper's None it does."""
+    frames, truth = moving_square_video(n=4)
+    torch.manual_seed(0)
+    iounet = AtomIoUNet(input_dim=lite0.out_channels, pred_input_dim=(32, 32), pred_inter_dim=(32, 32),
+                        ref_dim=(32, 32), test_dim=(32, 32)).eval()
+    sizes = {}
+    for gain in (None, 2.0):
+        cfg = small_config()
+        cfg.refinement.keep_start_below_gain = gain
+        tr = AtomTracker(AtomModel(lite0, iounet, {}), cfg)
+        tr.initialize(frames[0], truth[0])
+        sizes[gain] = [tr.track(f).box.as_tuple()[2:] for f in frames[1:]]
+    assert all(s == pytest.approx(truth[0].as_tuple()[2:]) for s in sizes[2.0])
+    assert any(s != pytest.approx(truth[0].as_tuple()[2:]) for s in sizes[None])

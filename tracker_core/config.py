@@ -89,8 +89,11 @@ class RefinementConfig:
     max_scale_change: float | None = None
     # below this predicted IoU the refined centre is kept but the previous size too (0: always take the size);
     keep_size_below_iou: float = 0.0
-    # the fraction of refinement's log-size change applied per frame (1: all of it, as the paper).
+    # the fraction of refinement's log-size change applied per frame (1: all of it, as the paper);
     scale_update_rate: float = 1.0
+    # keep the starting box unless refinement raises the predicted IoU by at least this much (None: always take the
+    # refined box, as the paper; a good box is otherwise moved to where the predictor's maximum is, issue 11 item 6).
+    keep_start_below_gain: float | None = None
 
 
 @dataclass

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["jittered_boxes", "optimize_boxes", "select_box"]
+__all__ = ["choose_box", "jittered_boxes", "optimize_boxes", "select_box"]
 
 
 def jittered_boxes(init: torch.Tensor, num_random: int, jitter_pos: float, jitter_sz: float,
@@ -32,26 +32,31 @@ def jittered_boxes(init: torch.Tensor, num_random: int, jitter_pos: float, jitte
 
 
 def optimize_boxes(iounet: torch.nn.Module, modulation: Sequence[torch.Tensor], iou_feat: Sequence[torch.Tensor],
-                   boxes: torch.Tensor, iterations: int, step_length: float, step_decay: float = 1.0
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+                   boxes: torch.Tensor, iterations: int, step_length: float, step_decay: float = 1.0,
+                   with_start_scores: bool = False):
     """Gradient ascent on the predicted IoU.
 
     modulation: the reference's two vectors, each (B, C); iou_feat: the test frame's two maps, each (B, C, H, W);
     boxes (B, N, 4).  The step is size-scaled: the gradient w.r.t. (x, y, w, h) is multiplied by (w, h, w, h), so
     a step means the same for a small and a large target.  Returns the final boxes (B, N, 4) and their predicted
     IoU (B, N) in the network's ``2 IoU - 1`` scale, scored after the last step (the reference returns the scores
-    of the step before).
+    of the step before); with ``with_start_scores`` also the starting boxes' scores (B, N), which the first step
+    computes anyway.
     """
     step = step_length
     boxes = boxes.detach()
     with torch.no_grad():
         modulated = iounet.modulate(modulation, iou_feat)  # once: only the RoI head runs in the loop
+    start_scores = None
     for _ in range(iterations):
-        _, grad = _scores_and_grad(iounet, modulated, boxes)
+        scores, grad = _scores_and_grad(iounet, modulated, boxes)
+        start_scores = scores.detach() if start_scores is None else start_scores
         boxes = (boxes + step * grad * boxes[..., 2:].repeat(1, 1, 2)).detach()
         step *= step_decay
     with torch.no_grad():
         ious = iounet.score_boxes(modulated, boxes)
+    if with_start_scores:
+        return boxes, ious, (ious if start_scores is None else start_scores)
     return boxes, ious
 
 
@@ -83,3 +88,17 @@ def select_box(boxes: torch.Tensor, ious: torch.Tensor, top_k: int, maximal_aspe
     kb, ki = boxes[keep], ious[keep]
     top = torch.topk(ki, min(top_k, kb.shape[0])).indices
     return kb[top].mean(0), ki[top].mean()
+
+
+def choose_box(boxes: torch.Tensor, ious: torch.Tensor, start: torch.Tensor, start_score: torch.Tensor,
+               rc) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Refinement's answer for one target: :func:`select_box` of the refined boxes (N, 4) and scores (N,), or, with
+    ``rc.keep_start_below_gain`` set, the starting box (4,) and its score when refinement did not raise the predicted
+    IoU by at least that much (scores are ``2 IoU - 1``, the gain is in IoU).  None when no box is plausible."""
+    chosen = select_box(boxes, ious, rc.top_k, rc.maximal_aspect_ratio)
+    gain = rc.keep_start_below_gain
+    if chosen is None or gain is None:
+        return chosen
+    if float(chosen[1] - start_score) / 2 < gain:
+        return start.clone(), start_score
+    return chosen

@@ -30,7 +30,7 @@ from .config import CROP_GEOMETRY, TrackerConfig, preset
 from .crops import CropTransform, image_to_tensor, sample_patch, search_side
 from .fourier import fourier_upsample
 from .model_io import AtomModel
-from .refinement import jittered_boxes, optimize_boxes, select_box
+from .refinement import choose_box, jittered_boxes, optimize_boxes
 from .refinement_head import RefinementHead
 from .result import Status, TrackResult
 
@@ -357,11 +357,11 @@ class AtomTracker:
         # Inference mode: nothing here is ever differentiated (the head writes its gradient out), and skipping
         # autograd's bookkeeping takes about a seventh off the hundreds of small operations.
         with torch.inference_mode():
-            boxes, ious = optimize_boxes(self.refinement_head, self.modulation, iou_feat,
-                                         boxes.to(self.device).unsqueeze(0), rc.iterations, rc.step_length,
-                                         rc.step_decay)
+            boxes, ious, start_scores = optimize_boxes(self.refinement_head, self.modulation, iou_feat,
+                                                       boxes.to(self.device).unsqueeze(0), rc.iterations,
+                                                       rc.step_length, rc.step_decay, with_start_scores=True)
         boxes, ious = boxes[0].cpu(), ious[0].cpu()
-        chosen = select_box(boxes, ious, rc.top_k, rc.maximal_aspect_ratio)
+        chosen = choose_box(boxes, ious, init, start_scores[0, 0].cpu(), rc)
         if chosen is None:
             return None
         best, best_iou = chosen

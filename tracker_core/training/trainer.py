@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from ..atomic_files import atomic_path, atomic_write_text
 from ..box_tensors import iou_torch
 from ..config import RefinementConfig
-from ..refinement import jittered_boxes, optimize_boxes, select_box
+from ..refinement import choose_box, jittered_boxes, optimize_boxes
 from .distributed import DistContext, all_reduce_mean, shard_indices, wrap_model
 from .feature_pool import FeaturePool, GroupDataset, collate_groups, extract_features
 from .processing import MIN_IOU, SIGMA_FACTORS, draw_proposals, iou_targets
@@ -218,10 +218,11 @@ def refinement_quality(iounet: torch.nn.Module, pool: FeaturePool, rc: Refinemen
         for key, init in inits.items():
             boxes = torch.stack([jittered_boxes(box, rc.num_init_random_boxes, rc.box_jitter_pos, rc.box_jitter_sz,
                                                 generator) for box in init])
-            boxes, ious = optimize_boxes(iounet, modulation, iou_feat, boxes.to(device), rc.iterations,
-                                         rc.step_length, rc.step_decay)
+            boxes, ious, start_scores = optimize_boxes(iounet, modulation, iou_feat, boxes.to(device),
+                                                       rc.iterations, rc.step_length, rc.step_decay,
+                                                       with_start_scores=True)
             for i in range(init.shape[0]):
-                chosen = select_box(boxes[i].cpu(), ious[i].cpu(), rc.top_k, rc.maximal_aspect_ratio)
+                chosen = choose_box(boxes[i].cpu(), ious[i].cpu(), init[i], start_scores[i, 0].cpu(), rc)
                 final = chosen[0] if chosen is not None else init[i]
                 starts[key].append(float(iou_torch(final, truth[i])))
         start_ious += iou_torch(start, truth).tolist()
