@@ -115,3 +115,13 @@ def test_crop_memory_is_bounded_by_the_image_not_the_box():
     assert torch.isfinite(patch).all()
     huge, _ = sample_patch(t, 320.0, 180.0, 1e12, 288)  # every output pixel averages the whole frame
     assert torch.isfinite(huge).all()
+
+
+def test_float_frames_crop_as_uint8_ones_through_every_path():
+    """A float32 frame takes the float64 integral-image path (which uint8 frames beyond 4K take too)."""
+    img = smooth_image(240, 320, seed=2)
+    as_float = torch.from_numpy(img.astype(np.float32)).permute(2, 0, 1).unsqueeze(0)
+    for side in (100.0, 700.0, 5000.0, 1e9):
+        a, _ = sample_patch(image_to_tensor(img), 150.3, 100.7, side, 64)
+        b, _ = sample_patch(as_float, 150.3, 100.7, side, 64)
+        assert float((a - b).abs().max()) < 0.51, side  # uint8 area averages of large regions are rounded

@@ -159,7 +159,8 @@ def _axis_plan(start: float, scale: float, df: int, out_size: int, size: int) ->
 # float32 up to _FLOAT_REGION_PIXELS (12 MB) and beyond that in the frame's uint8 (48 MB at most; the block means
 # are then rounded to whole grey levels, which the averaging of df x df >= 16 pixels makes immaterial, and the
 # conversion of millions of pixels to float is what a 4K crop spent its time on).  A larger region, reachable
-# only by a crop far beyond the frame, is never built: its block means come from cumulative sums.
+# only by a crop far beyond the frame, is never built: its block means come from an integral image of the part
+# inside the frame (on the CPU; from cumulative sums in torch elsewhere).
 _MAX_MATERIALISED_PIXELS = 1 << 24
 _FLOAT_REGION_PIXELS = 1 << 20
 
@@ -178,8 +179,7 @@ def _sample_cv2(image: torch.Tensor, px: _AxisPlan, py: _AxisPlan, df: int, out_
     frame = image[0].permute(1, 2, 0).numpy()  # (H, W, 3): the caller's array itself when it came from numpy
     region = frame[py.lo:py.hi, px.lo:px.hi]
     if _margin_too_wide(px, py):
-        region = np.ascontiguousarray(region, dtype=np.float32)
-        region = _block_means(torch.from_numpy(region).permute(2, 0, 1), px, py, df).permute(1, 2, 0).numpy()
+        region = _block_means_integral(region, px, py, df).astype(np.float32)
     else:
         keep_uint8 = df > 1 and region.dtype == np.uint8 and _region_pixels(px, py) > _FLOAT_REGION_PIXELS
         region = np.ascontiguousarray(region, dtype=np.uint8 if keep_uint8 else np.float32)
@@ -193,6 +193,45 @@ def _sample_cv2(image: torch.Tensor, px: _AxisPlan, py: _AxisPlan, df: int, out_
     patch = cv2.warpAffine(np.ascontiguousarray(region), warp, (out_size, out_size),
                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
     return torch.from_numpy(patch).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def _block_counts(plan: _AxisPlan, df: int, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Along one axis of a region of ``length`` pixels: each block's (first, end) pixel inside the region, and how
+    many replicated copies of the first and of the last pixel it holds (its margins)."""
+    t = np.arange(plan.count + 1, dtype=np.int64) * df - plan.pad_before  # block boundaries in region coordinates
+    inner = np.clip(t, 0, length)
+    before = np.clip(np.minimum(t[1:], 0) - t[:-1], 0, None).astype(np.float64)
+    after = np.clip(t[1:] - np.maximum(t[:-1], length), 0, None).astype(np.float64)
+    return inner, before, after
+
+
+def _block_means_integral(region: np.ndarray, px: _AxisPlan, py: _AxisPlan, df: int) -> np.ndarray:
+    """(h, w, 3) region -> (py.count, px.count, 3) means of the df x df blocks of the border-replicated region,
+    from one integral image (OpenCV, one pass over the region): a block's sum is its part inside the region plus its
+    margins counted as copies of the border rows, columns and corners.  Never builds the margins."""
+    h, w = region.shape[:2]
+    # int32 sums are exact while a whole region of uint8 pixels cannot overflow them (up to 4K), float64 beyond
+    exact_int = region.dtype == np.uint8 and h * w * 255 < 2**31
+    integral = cv2.integral(np.ascontiguousarray(region), sdepth=cv2.CV_32S if exact_int else cv2.CV_64F)
+    integral = integral.astype(np.float64, copy=False) if not exact_int else integral  # (h + 1, w + 1, 3)
+    ys, y_before, y_after = _block_counts(py, df, h)
+    xs, x_before, x_after = _block_counts(px, df, w)
+    corners = integral[np.ix_(ys, xs)].astype(np.float64)
+    inside = corners[1:, 1:] - corners[:-1, 1:] - corners[1:, :-1] + corners[:-1, :-1]
+    # Border rows summed over each block's inside columns, border columns over each block's inside rows.
+    rows, cols = integral[[0, 1, h - 1, h]][:, xs].astype(np.float64), integral[:, [0, 1, w - 1, w]][ys].astype(
+        np.float64)
+    first_row = np.diff(rows[1] - rows[0], axis=0)  # (cx, 3)
+    last_row = np.diff(rows[3] - rows[2], axis=0)
+    first_col = np.diff(cols[:, 1] - cols[:, 0], axis=0)  # (cy, 3)
+    last_col = np.diff(cols[:, 3] - cols[:, 2], axis=0)
+    px00, px01 = region[0, 0].astype(np.float64), region[0, w - 1].astype(np.float64)
+    px10, px11 = region[h - 1, 0].astype(np.float64), region[h - 1, w - 1].astype(np.float64)
+    yb, ya = y_before[:, None, None], y_after[:, None, None]
+    xb, xa = x_before[None, :, None], x_after[None, :, None]
+    total = (inside + yb * first_row[None] + ya * last_row[None] + xb * first_col[:, None] + xa * last_col[:, None]
+             + yb * xb * px00 + yb * xa * px01 + ya * xb * px10 + ya * xa * px11)
+    return total / (df * df)
 
 
 def _block_means(region: torch.Tensor, px: _AxisPlan, py: _AxisPlan, df: int) -> torch.Tensor:
