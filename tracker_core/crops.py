@@ -86,12 +86,13 @@ def sample_patch(image: torch.Tensor, cx: float, cy: float, side: float, out_siz
     """Resample the square of side ``side`` centred on ``(cx, cy)`` to ``out_size`` x ``out_size``.
 
     Down-scales by ``df = floor(side / out_size) >= 2`` first average ``df x df`` blocks of the image on a grid
-    anchored at the crop (an area resize), then every output pixel is the bilinear interpolant of those blocks at
-    its centre.  Only the blocks that the interpolation reaches *and* that overlap the image are computed; beyond
-    the image the outermost block is replicated.  So the work and the memory are bounded by the image, whatever
-    the box (a box many times the frame once asked for gigabytes).  On the CPU the two steps are OpenCV's area
-    resize and affine warp on the frame's own memory (no copy of the frame; ``cv2.warpAffine`` resolves
-    positions to 1/32 pixel); elsewhere they are the same steps in torch.
+    anchored at the crop (an area resize; pixels beyond the image replicate its border), then every output pixel is
+    the bilinear interpolant of those blocks at its centre (beyond them, the outermost block).  Only the blocks the
+    interpolation reaches are computed, and a wide replicated margin is counted, not built, so the work and the
+    memory are bounded by the image whatever the box (a box many times the frame once asked for gigabytes).  On
+    the CPU the two steps are OpenCV's area resize (or integral image) and affine warp on the frame's own memory
+    (``cv2.warpAffine`` resolves positions to 1/32 pixel; regions over a million pixels are averaged in uint8, to
+    whole grey levels); elsewhere they are the same steps in torch.
 
     Args:
         image: (1, 3, H, W) tensor, uint8 or float, RGB 0..255.
