@@ -410,10 +410,11 @@ class OnlineClassifier:
         cfg = self.config
         n_cg = cfg.update_cg_iter if cg_iter is None else cg_iter
         n = self.num_filled
-        samples, labels, weights = self.samples[:n], self.labels[:n], self.weights[:n]
+        linearize = filter_linearization(self.samples[:n], self.labels[:n], self.weights[:n], cfg)
         filt = self.filter.clone()
-        opt = GaussNewtonCG(filter_problem(samples, labels, weights, cfg), [filt], fletcher_reeves=False,
-                            linearize=filter_linearization(samples, labels, weights, cfg))
+        # The residuals (read only for reported losses) come from the same linearisation: the memory is padded once.
+        opt = GaussNewtonCG(lambda params: linearize(params).residuals, [filt], fletcher_reeves=False,
+                            linearize=linearize)
         losses = opt.run(n_cg, 1, report_losses=report_losses)
         self.filter = filt.detach()
         return losses
