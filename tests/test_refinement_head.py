@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tracker_core.iounet import AtomIoUNet
-from tracker_core.prroi_pool import prroi_pool2d_batched, prroi_pool2d_batched_with_box_vjp
+from tracker_core.prroi_pool import pooled_with_box_vjp, prroi_pool2d_batched
 from tracker_core.refinement import optimize_boxes
 from tracker_core.refinement_head import RefinementHead
 
@@ -81,9 +81,11 @@ def test_pooling_vjp_equals_autograd_including_empty_and_outside_boxes():
     b = boxes.clone().requires_grad_(True)
     want_out = prroi_pool2d_batched(feats, b, 4, 4, 1 / 8)
     (want,) = torch.autograd.grad((want_out * weights).sum(), b)
-    out, vjp = prroi_pool2d_batched_with_box_vjp(feats, boxes, 4, 1 / 8)
-    torch.testing.assert_close(out, want_out.detach(), rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(vjp(weights), want, rtol=1e-10, atol=1e-12)
+    out, vjp = pooled_with_box_vjp([feats], boxes, [4], [1 / 8])  # (1, N*P, B*C*B): bin column, channel, bin row
+    torch.testing.assert_close(out.view(2, 3, 4, 5, 4).permute(0, 1, 3, 4, 2), want_out.detach(), rtol=1e-12,
+                               atol=1e-12)
+    torch.testing.assert_close(vjp(weights.permute(0, 1, 4, 2, 3).reshape(1, 6, 80)), want, rtol=1e-10,
+                               atol=1e-12)
     assert float(want[0, 2].abs().sum()) == 0.0 and float(want[1, 2].abs().sum()) == 0.0  # zero-area boxes
 
 

@@ -27,8 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["PrRoIPool2D", "pooled_with_box_vjp", "prroi_pool2d", "prroi_pool2d_batched",
-           "prroi_pool2d_batched_with_box_vjp"]
+__all__ = ["PrRoIPool2D", "pooled_with_box_vjp", "prroi_pool2d", "prroi_pool2d_batched"]
 
 
 def _tri_antiderivative(t: torch.Tensor) -> torch.Tensor:
@@ -80,17 +79,19 @@ def _crop_to_boxes(features: torch.Tensor, scaled: torch.Tensor) -> tuple[torch.
     (lo_x, lo_y, _, _), (_, _, hi_x, hi_y) = flat.amin(0).tolist(), flat.amax(0).tolist()  # one host copy each
     if not all(map(math.isfinite, (lo_x, lo_y, hi_x, hi_y))):  # NaN / inf: no bounds to cut to
         return features, scaled
-    x0 = min(max(math.floor(lo_x) - 1, 0), width)
-    y0 = min(max(math.floor(lo_y) - 1, 0), height)
-    x1 = max(min(math.ceil(hi_x) + 2, width), x0)
-    y1 = max(min(math.ceil(hi_y) + 2, height), y0)
+    (x0, x1), (y0, y1) = _support(lo_x, hi_x, width), _support(lo_y, hi_y, height)
     if x0 == 0 and y0 == 0 and x1 == width and y1 == height:
         return features, scaled
-    if x1 == x0 or y1 == y0:  # every box lies outside the map: keep one cell so the shapes stay valid
-        x0, y0 = min(x0, width - 1), min(y0, height - 1)
-        x1, y1 = x0 + 1, y0 + 1
     shift = scaled.new_tensor([x0, y0, x0, y0])
     return features[:, :, y0:y1, x0:x1], scaled - shift
+
+
+def _support(lo: float, hi: float, size: int) -> tuple[int, int]:
+    """The cells ``start .. stop - 1`` of an axis of ``size`` cells that bins spanning ``[lo, hi]`` can weigh
+    (cell ``j`` weighs in ``[s, e]`` only for ``s - 1 < j < e + 1``), at least one even when every box lies
+    outside the map, so that shapes stay valid."""
+    start = min(max(math.floor(lo) - 1, 0), size - 1)
+    return start, max(min(math.ceil(hi) + 2, size), start + 1)
 
 
 def prroi_pool2d_batched(features: torch.Tensor, boxes: torch.Tensor, pooled_height: int, pooled_width: int,
@@ -162,11 +163,9 @@ def _square_windows(features: Sequence[torch.Tensor], scaled: torch.Tensor) -> t
         lows, highs = flat.amin(1).tolist(), flat.amax(1).tolist()  # one host copy each
         for i, ((height, width), (lo_x, lo_y, _, _), (_, _, hi_x, hi_y)) in enumerate(zip(sizes, lows, highs)):
             if all(map(math.isfinite, (lo_x, lo_y, hi_x, hi_y))):
-                # Cell j weighs in a bin [s, e] only for s - 1 < j < e + 1 (the interpolant's support).
-                x0 = min(max(math.floor(lo_x) - 1, 0), width - 1)
-                y0 = min(max(math.floor(lo_y) - 1, 0), height - 1)
+                (x0, x1), (y0, y1) = _support(lo_x, hi_x, width), _support(lo_y, hi_y, height)
                 corners[i] = (x0, y0)
-                extent[i] = max(min(math.ceil(hi_x) + 2, width) - x0, min(math.ceil(hi_y) + 2, height) - y0, 1)
+                extent[i] = max(x1 - x0, y1 - y0)
     side = max(extent)
     channels = max(f.shape[1] for f in features)
     windows = []
@@ -183,8 +182,8 @@ def _square_windows(features: Sequence[torch.Tensor], scaled: torch.Tensor) -> t
 def pooled_with_box_vjp(features: Sequence[torch.Tensor], boxes: torch.Tensor, pooled_sizes: Sequence[int],
                         spatial_scales: Sequence[float], offsets: Sequence[float] | None = None):
     """Square precise RoI pooling of the same boxes on L feature levels at once, without autograd, in its natural
-    layout, and the exact vector-Jacobian product w.r.t. the boxes: the inner loop of box refinement
-    (:func:`prroi_pool2d_batched_with_box_vjp` is one level in the standard layout).
+    layout, and the exact vector-Jacobian product w.r.t. the boxes: the inner loop of box refinement (the same
+    values as :func:`prroi_pool2d_batched` and its autograd gradient, laid out differently).
 
     With ``I = Wy F Wx^T`` per box and channel (``Wx[b, j] = T(e_{b+1} - j) - T(e_b - j)`` over the bin edges
     ``e``), ``dI/dWx`` and ``dI/dWy`` are two more products of the forward's size, ``dT(e - j)/de = tri(e - j)``, the
@@ -275,17 +274,6 @@ def _pool_vjp(grad: torch.Tensor, saved: list[torch.Tensor], frac: torch.Tensor)
     d_area = g_area.view(num_levels, n, p, 1) * length.flip(-1) * frac[:, 1].square().view(num_levels, 1, 1, 1)
     out = torch.cat((g_start - d_area, g_end + d_area), -1)  # (L, N, P, 4) as x1, y1, x2, y2
     return out * (area.view(num_levels, n, p, 1) > 0)
-
-
-def prroi_pool2d_batched_with_box_vjp(features: torch.Tensor, boxes: torch.Tensor, pooled_size: int,
-                                      spatial_scale: float):
-    """:func:`pooled_with_box_vjp` in the layout of :func:`prroi_pool2d_batched`: pooled (N, P, C, B, B) and
-    ``vjp(grad (N, P, C, B, B)) -> (N, P, 4)``."""
-    n, p = boxes.shape[:2]
-    c, nb = features.shape[1], pooled_size
-    pooled, vjp = pooled_with_box_vjp([features], boxes, [nb], [spatial_scale])
-    standard = pooled.view(n, p, nb, c, nb).permute(0, 1, 3, 4, 2)
-    return standard, lambda grad: vjp(grad.permute(0, 1, 4, 2, 3).reshape(n * p, nb * c * nb))
 
 
 def prroi_pool2d(features: torch.Tensor, rois: torch.Tensor, pooled_height: int, pooled_width: int,
