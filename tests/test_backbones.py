@@ -302,3 +302,26 @@ def test_cell_centre_matches_receptive_field_centre(name):
         cell = feat[:, :, i, i].sum(dim=1)
         measured = float(cell[0] / cell[1])
         assert measured == pytest.approx(centre + stride * i, abs=0.02), (name, stride)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_inference_graph_matches_eager_and_leaves_the_module_alone(lite0, batch):
+    """The traced, frozen, channels-last CPU graph the tracker runs gives the eager network's features, as ordinary
+    contiguous maps, and tracing it leaves the shared module's weights in their own layout."""
+    from tracker_core.backbones.inference import InferenceBackbone
+
+    gen = torch.Generator().manual_seed(3)
+    images = torch.rand(batch, 3, 288, 288, generator=gen) * 255
+    layouts = [p.is_contiguous() for p in lite0.parameters()]
+    with torch.no_grad():
+        eager = lite0(images)
+    runner = InferenceBackbone(lite0)
+    fast = runner(images)
+    assert runner.enabled
+    assert lite0._inference_graphs, "no graph was traced"
+    for e, f in zip(eager, fast):
+        assert f.shape == e.shape and f.is_contiguous()
+        assert (f - e).abs().max().item() <= 1e-4 * e.abs().max().item()
+    assert [p.is_contiguous() for p in lite0.parameters()] == layouts
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(eager, lite0(images)))
