@@ -125,3 +125,17 @@ def test_float_frames_crop_as_uint8_ones_through_every_path():
         a, _ = sample_patch(image_to_tensor(img), 150.3, 100.7, side, 64)
         b, _ = sample_patch(as_float, 150.3, 100.7, side, 64)
         assert float((a - b).abs().max()) < 0.51, side  # uint8 area averages of large regions are rounded
+
+
+@pytest.mark.parametrize("side", [128.0, 192.0, 300.0, 520.0])  # blocks of 2x2, 3x3, 4x4 and 8x8 pixels
+def test_uint8_frames_average_in_sixty_fourths_of_a_grey_level(side):
+    """Regions under a million pixels of a uint8 frame are area-averaged in uint16 at 64 units per grey level; the
+    block means then differ from the float32 frame's by at most half a unit (1/128 level), and by nothing beyond
+    float rounding for power-of-two blocks, margins included."""
+    img = smooth_image(120, 160, seed=4)
+    as_float = torch.from_numpy(img.astype(np.float32)).permute(2, 0, 1).unsqueeze(0)
+    for cx, cy in [(80.3, 60.7), (5.2, 110.9)]:  # the second reaches beyond the frame
+        a, _ = sample_patch(image_to_tensor(img), cx, cy, side, 64)
+        b, _ = sample_patch(as_float, cx, cy, side, 64)
+        worst = float((a - b).abs().max())
+        assert worst <= (1e-3 if side in (128.0, 300.0, 520.0) else 1 / 128 + 1e-3), (side, worst)

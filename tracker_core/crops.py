@@ -91,8 +91,8 @@ def sample_patch(image: torch.Tensor, cx: float, cy: float, side: float, out_siz
     interpolation reaches are computed, and a wide replicated margin is counted, not built, so the work and the
     memory are bounded by the image whatever the box (a box many times the frame once asked for gigabytes).  On
     the CPU the two steps are OpenCV's area resize (or integral image) and affine warp on the frame's own memory
-    (``cv2.warpAffine`` resolves positions to 1/32 pixel; regions over a million pixels are averaged in uint8, to
-    whole grey levels); elsewhere they are the same steps in torch.
+    (``cv2.warpAffine`` resolves positions to 1/32 pixel; a uint8 frame's regions are averaged in 1/64 grey levels,
+    over a million pixels in whole grey levels); elsewhere they are the same steps in torch.
 
     Args:
         image: (1, 3, H, W) tensor, uint8 or float, RGB 0..255.
@@ -157,13 +157,15 @@ def _axis_plan(start: float, scale: float, df: int, out_size: int, size: int) ->
 
 
 # A region (with its replicated margins) is materialised for OpenCV's area resize up to this many pixels, in
-# float32 up to _FLOAT_REGION_PIXELS (12 MB) and beyond that in the frame's uint8 (48 MB at most; the block means
+# 1/64 grey levels (uint16; float32 for a float frame or no resize) up to _FLOAT_REGION_PIXELS (6 MB) and beyond
+# that in the frame's uint8 (48 MB at most; the block means
 # are then rounded to whole grey levels, which the averaging of df x df >= 16 pixels makes immaterial, and the
 # conversion of millions of pixels to float is what a 4K crop spent its time on).  A larger region, reachable
 # only by a crop far beyond the frame, is never built: its block means come from an integral image of the part
 # inside the frame (on the CPU; from cumulative sums in torch elsewhere).
 _MAX_MATERIALISED_PIXELS = 1 << 24
 _FLOAT_REGION_PIXELS = 1 << 20
+_FIXED_POINT_BITS = 6
 
 
 def _region_pixels(px: _AxisPlan, py: _AxisPlan) -> int:
@@ -182,14 +184,23 @@ def _sample_cv2(image: torch.Tensor, px: _AxisPlan, py: _AxisPlan, df: int, out_
     if _margin_too_wide(px, py):
         region = _block_means_integral(region, px, py, df).astype(np.float32)
     else:
-        keep_uint8 = df > 1 and region.dtype == np.uint8 and _region_pixels(px, py) > _FLOAT_REGION_PIXELS
-        region = np.ascontiguousarray(region, dtype=np.uint8 if keep_uint8 else np.float32)
+        integer = df > 1 and region.dtype == np.uint8
+        keep_uint8 = integer and _region_pixels(px, py) > _FLOAT_REGION_PIXELS
+        # Pixels are replicated before any conversion (a quarter of the bytes of float32 to copy).
+        region = np.ascontiguousarray(region, dtype=np.uint8 if integer else np.float32)
         if px.pad_before or px.pad_after or py.pad_before or py.pad_after:
             region = cv2.copyMakeBorder(region, py.pad_before, py.pad_after, px.pad_before, px.pad_after,
                                         cv2.BORDER_REPLICATE)
+        fixed_point = integer and not keep_uint8
+        if fixed_point:
+            # Grey levels x 64 in uint16: OpenCV's area resize rounds its block means to whole units, here 1/64 of
+            # a grey level (exact for 2x2, 4x4 and 8x8 blocks), and moves half the bytes of float32.
+            region = np.left_shift(region, _FIXED_POINT_BITS, dtype=np.uint16)
         if df > 1:  # an integer factor: OpenCV's area resize is then the exact block mean
             region = cv2.resize(region, (px.count, py.count), interpolation=cv2.INTER_AREA)
         region = region.astype(np.float32, copy=False)
+        if fixed_point:
+            region *= 1.0 / (1 << _FIXED_POINT_BITS)
     warp = np.array([[px.step, 0.0, px.offset], [0.0, py.step, py.offset]], dtype=np.float64)
     patch = cv2.warpAffine(np.ascontiguousarray(region), warp, (out_size, out_size),
                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
