@@ -158,9 +158,9 @@ def _axis_plan(start: float, scale: float, df: int, out_size: int, size: int) ->
 
 # A region (with its replicated margins) is materialised for OpenCV's area resize up to this many pixels, in
 # 1/64 grey levels (uint16; float32 for a float frame or no resize) up to _FLOAT_REGION_PIXELS (6 MB) and beyond
-# that in the frame's uint8 (48 MB at most; the block means
-# are then rounded to whole grey levels, which the averaging of df x df >= 16 pixels makes immaterial, and the
-# conversion of millions of pixels to float is what a 4K crop spent its time on).  A larger region, reachable
+# that in the frame's uint8 (48 MB at most; the block means are then rounded to whole grey levels, which the
+# averaging of df x df >= 16 pixels makes immaterial, and the conversion of millions of pixels to float is what a
+# 4K crop spent its time on).  A larger region, reachable
 # only by a crop far beyond the frame, is never built: its block means come from an integral image of the part
 # inside the frame (on the CPU; from cumulative sums in torch elsewhere).
 _MAX_MATERIALISED_PIXELS = 1 << 24
