@@ -225,7 +225,6 @@ def _block_means_integral(region: np.ndarray, px: _AxisPlan, py: _AxisPlan, df: 
     # int32 sums are exact while a whole region of uint8 pixels cannot overflow them (up to 4K), float64 beyond
     exact_int = region.dtype == np.uint8 and h * w * 255 < 2**31
     integral = cv2.integral(np.ascontiguousarray(region), sdepth=cv2.CV_32S if exact_int else cv2.CV_64F)
-    integral = integral.astype(np.float64, copy=False) if not exact_int else integral  # (h + 1, w + 1, 3)
     ys, y_before, y_after = _block_counts(py, df, h)
     xs, x_before, x_after = _block_counts(px, df, w)
     corners = integral[np.ix_(ys, xs)].astype(np.float64)
