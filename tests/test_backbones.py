@@ -325,3 +325,27 @@ def test_inference_graph_matches_eager_and_leaves_the_module_alone(lite0, batch)
     assert [p.is_contiguous() for p in lite0.parameters()] == layouts
     with torch.no_grad():
         assert all(torch.equal(a, b) for a, b in zip(eager, lite0(images)))
+
+
+@pytest.mark.parametrize("size", [(288, 288), (145, 36), (7, 8)])
+@pytest.mark.parametrize("kernel,groups", [(3, 1), (3, 6), (5, 6), (4, 6)])
+def test_same_conv_matches_tf_padding_written_out(size, kernel, groups):
+    """SameConv2d's stride-2 conv (kernel padded by a zero row/column instead of padding the input) against TF
+    "SAME" written out: pad ``total // 2`` top/left and the rest bottom/right, then an unpadded conv, in float64
+    (odd, even and mixed sizes; odd and even kernels; dense and depthwise)."""
+    from tracker_core.backbones.efficientnet_lite import SameConv2d
+
+    gen = torch.Generator().manual_seed(0)
+    conv = SameConv2d(6, 6, kernel, stride=2, groups=groups).double()
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen, dtype=torch.float64))
+    x = torch.randn(2, 6, *size, generator=gen, dtype=torch.float64)
+    pads = []
+    for n in (size[1], size[0]):  # F.pad: last dim first
+        total = max((-(-n // 2) - 1) * 2 + kernel - n, 0)
+        pads += [total // 2, total - total // 2]
+    expected = F.conv2d(F.pad(x, pads), conv.weight, stride=2, groups=groups)
+    with torch.no_grad():
+        got = conv(x)
+    assert got.shape == expected.shape == (2, 6, -(-size[0] // 2), -(-size[1] // 2))
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)

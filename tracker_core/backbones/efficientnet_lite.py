@@ -61,7 +61,8 @@ class SameConv2d(nn.Conv2d):
 
     Output size is ``ceil(in / stride)``; the total padding ``max((out - 1) * stride + k - in, 0)`` is split with the
     smaller half on top/left, as TF does.  For stride 1 and an odd kernel that is exactly ``k // 2`` on each side,
-    so those convs use the built-in padding (no extra copy); only the stride-2 convs pad explicitly.
+    so those convs use the built-in padding; the stride-2 convs pad one more at the bottom/right, which
+    :meth:`forward` turns into a zero row/column of the kernel (the input is never copied into a padded buffer).
     ``symmetric=True`` uses plain ``k // 2`` padding everywhere (same output size for even inputs, but the stride-2
     sampling grid shifts by a pixel): kept only to show that it is the wrong convention for these weights.
     """
@@ -74,16 +75,21 @@ class SameConv2d(nn.Conv2d):
         self.dynamic_pad = not native
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.dynamic_pad:
-            pads = []
-            # F.pad takes the last dim first: (left, right, top, bottom).
-            for size, k, s in ((x.shape[-1], self.kernel_size[1], self.stride[1]),
-                               (x.shape[-2], self.kernel_size[0], self.stride[0])):
-                total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-                pads += [total // 2, total - total // 2]
-            if any(pads):
-                x = F.pad(x, pads)
-        return super().forward(x)
+        if not self.dynamic_pad:
+            return super().forward(x)
+        # TF pads (a, a) or (a, a + 1) per axis.  Rather than copying the input into a padded buffer (at 288x288 the
+        # first stride-2 depthwise conv's copy cost more than the conv itself), the extra bottom/right pad becomes a
+        # leading zero row/column of the kernel with symmetric padding a + 1: the same sums, output i still reads
+        # input rows s i - a .. s i - a + k - 1.  In a frozen graph the padded kernel is a constant.
+        weight, padding = self.weight, []
+        for size, k, s, axis in ((x.shape[-2], self.kernel_size[0], self.stride[0], 0),
+                                 (x.shape[-1], self.kernel_size[1], self.stride[1], 1)):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            extra = total - 2 * (total // 2)  # 0 or 1
+            if extra:
+                weight = F.pad(weight, [1, 0, 0, 0] if axis == 1 else [0, 0, 1, 0])
+            padding.append(total // 2 + extra)
+        return F.conv2d(x, weight, self.bias, self.stride, tuple(padding), self.dilation, self.groups)
 
 
 def _bn(ch: int) -> nn.BatchNorm2d:
