@@ -20,6 +20,7 @@ per-box loop, and autograd yields the exact gradients w.r.t. the features and th
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -203,17 +204,12 @@ def pooled_with_box_vjp(features: Sequence[torch.Tensor], boxes: torch.Tensor, p
         autograd gives through the mask).
     """
     num_levels = len(features)
-    offsets = [0.0] * num_levels if offsets is None else list(offsets)
+    offsets = (0.0,) * num_levels if offsets is None else tuple(offsets)
     with torch.no_grad():
-        dtype, device = features[0].dtype, features[0].device
-        scale = torch.tensor(spatial_scales, dtype=dtype, device=device).view(num_levels, 1, 1, 1)
-        shift = torch.tensor([o * s for o, s in zip(offsets, spatial_scales)], dtype=dtype, device=device)
-        scaled = boxes.to(dtype).unsqueeze(0) * scale - shift.view(num_levels, 1, 1, 1)
+        scale, shift, frac = _level_constants(tuple(pooled_sizes), tuple(spatial_scales), offsets,
+                                              features[0].dtype, features[0].device)
+        scaled = boxes.to(scale.dtype).unsqueeze(0) * scale + shift
         feats, scaled = _square_windows(features, scaled)
-        nb = max(pooled_sizes)
-        bins_per_level = torch.tensor(pooled_sizes, dtype=dtype, device=device).view(num_levels, 1)
-        k = torch.arange(nb + 1, dtype=dtype, device=device).expand(num_levels, nb + 1).minimum(bins_per_level)
-        frac = k / bins_per_level  # (L, B + 1): edge k at start + frac (end - start)
         saved = _pool_forward(feats, scaled, frac)
 
     def vjp(grad: torch.Tensor) -> torch.Tensor:
@@ -221,6 +217,22 @@ def pooled_with_box_vjp(features: Sequence[torch.Tensor], boxes: torch.Tensor, p
             return (_pool_vjp(grad, saved, frac) * scale).sum(0)
 
     return saved[0], vjp
+
+
+@functools.lru_cache(maxsize=16)
+def _level_constants(pooled_sizes: tuple[int, ...], spatial_scales: tuple[float, ...], offsets: tuple[float, ...],
+                     dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What :func:`pooled_with_box_vjp` needs of the levels, made once (refinement calls it six times a frame with
+    the same levels): scale (L, 1, 1, 1) and shift (L, 1, 1, 1) that take input pixels to each level's cells,
+    ``x * scale + shift``, and the bin-edge fractions (L, B + 1), edge k at ``start + frac[l, k] (end - start)``
+    (repeated at 1 past a level's own bins)."""
+    num_levels, nb = len(pooled_sizes), max(pooled_sizes)
+    scale = torch.tensor(spatial_scales, dtype=dtype, device=device).view(num_levels, 1, 1, 1)
+    shift = torch.tensor([-o * s for o, s in zip(offsets, spatial_scales)], dtype=dtype,
+                         device=device).view(num_levels, 1, 1, 1)
+    bins_per_level = torch.tensor(pooled_sizes, dtype=dtype, device=device).view(num_levels, 1)
+    k = torch.arange(nb + 1, dtype=dtype, device=device).expand(num_levels, nb + 1).minimum(bins_per_level)
+    return scale, shift, k / bins_per_level
 
 
 def _pool_forward(feats: torch.Tensor, scaled: torch.Tensor, frac: torch.Tensor) -> list[torch.Tensor]:
