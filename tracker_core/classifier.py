@@ -62,6 +62,17 @@ def _tap_sum(y: Tensor) -> Tensor:
     op, whose backward and double backward stay cheap, unlike 16 slices).
     """
     o, kh, kw, n, hp, wp = y.shape
+    h, w = hp - kh + 1, wp - kw + 1
+    if not (y.requires_grad and torch.is_grad_enabled()):
+        # Without autograd (every Gauss-Newton product of the tracking loop) in-place adds of the shifted taps, a row
+        # of taps at a time and then the rows, run about four times faster than the strided reduction below.
+        total = None
+        for a in range(kh):
+            row = y[:, a, 0, :, a:a + h, 0:w].clone()
+            for b in range(1, kw):
+                row += y[:, a, b, :, a:a + h, b:b + w]
+            total = row if total is None else total.add_(row)
+        return total.transpose(0, 1)
     y = y.contiguous()
     s = y.stride()
     taps = y.as_strided((o, kh, kw, n, hp - kh + 1, wp - kw + 1),
@@ -158,14 +169,16 @@ def filter_problem(samples: Tensor, labels: Tensor, weights: Tensor, config: Cla
     return residuals
 
 
-def _corr_padded_cf_adjoint(zp: Tensor, grad: Tensor, kernel_size: int) -> Tensor:
+def _corr_padded_cf_adjoint(zp: Tensor, grad: Tensor, kernel_size: int, spread: Tensor | None = None) -> Tensor:
     """The adjoint of :func:`_corr_padded_cf` in the filter, for one output channel: ``grad`` (N, 1, H, W) ->
     (1, D, k, k), ``sum(grad * corr(zp, f)) = sum(adjoint * f)``.  The gradient is scattered to every tap's shifted
-    position of the padded grid (one strided copy), then one matrix product with the features."""
+    position of the padded grid (one strided copy), then one matrix product with the features.  ``spread``: a
+    (k, k, N, Hp, Wp) buffer, zero outside those positions, to reuse (every call writes the same positions)."""
     d, n, hp, wp = zp.shape
     k = kernel_size
     h, w = grad.shape[-2:]
-    spread = grad.new_zeros(k, k, n, hp, wp)
+    if spread is None:
+        spread = grad.new_zeros(k, k, n, hp, wp)
     s = spread.stride()
     spread.as_strided((k, k, n, h, w), (s[0] + s[3], s[1] + s[4], s[2], s[3], s[4])).copy_(
         grad[:, 0].expand(k, k, n, h, w))
@@ -182,6 +195,7 @@ def filter_linearization(samples: Tensor, labels: Tensor, weights: Tensor, confi
     zp = _pad_same(samples.transpose(0, 1), k, k).contiguous()
     sqrt_w = weights.clamp(min=0).sqrt().view(-1, 1, 1, 1)
     alpha, reg_f = config.mlu_alpha, math.sqrt(config.filter_reg)
+    spread = zp.new_zeros(k, k, *zp.shape[1:])  # the adjoint's scatter buffer, zeroed once for all CG iterations
 
     def linearize(params: list[Tensor]) -> Linearization:
         (f,) = params
@@ -193,7 +207,7 @@ def filter_linearization(samples: Tensor, labels: Tensor, weights: Tensor, confi
             return [slope * _corr_padded_cf(zp, _filter_matrix(p[0]), (1, k, k)), reg_f * p[0]]
 
         def vjp(v: list[Tensor]) -> list[Tensor]:
-            return [_corr_padded_cf_adjoint(zp, slope * v[0], k) + reg_f * v[1]]
+            return [_corr_padded_cf_adjoint(zp, slope * v[0], k, spread) + reg_f * v[1]]
 
         return Linearization(residuals, jvp, vjp)
 
