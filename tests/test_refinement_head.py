@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tracker_core.iounet import AtomIoUNet
-from tracker_core.prroi_pool import pooled_with_box_vjp, prroi_pool2d_batched
+from tracker_core.prroi_pool import WindowCache, pooled_with_box_vjp, prroi_pool2d_batched
 from tracker_core.refinement import optimize_boxes
 from tracker_core.refinement_head import RefinementHead
 
@@ -87,6 +87,29 @@ def test_pooling_vjp_equals_autograd_including_empty_and_outside_boxes():
     torch.testing.assert_close(vjp(weights.permute(0, 1, 4, 2, 3).reshape(1, 6, 80)), want, rtol=1e-10,
                                atol=1e-12)
     assert float(want[0, 2].abs().sum()) == 0.0 and float(want[1, 2].abs().sum()) == 0.0  # zero-area boxes
+
+
+def test_window_cache_reuses_only_the_same_maps_and_window():
+    """Pooling through a WindowCache equals pooling without one, value for value and gradient for gradient: for
+    boxes in the cached window (reused), boxes elsewhere (cut anew), and other maps with the same window."""
+    g = torch.Generator().manual_seed(5)
+    maps = [torch.randn(1, 6, 30, 30, generator=g), torch.randn(1, 4, 15, 15, generator=g)]
+    other_maps = [m + 1.0 for m in maps]
+    near = torch.tensor([[[40.0, 40.0, 90.0, 80.0], [42.0, 41.0, 88.0, 79.0]]])
+    moved = near + torch.tensor([[[0.3, 0.2, 0.1, -0.2]]])  # same cells: the window is reused
+    far = near + 100.0  # another window
+    grad = torch.randn(2, 2, 4 * 6 * 4, generator=g)
+    cache = WindowCache()
+    reused = 0
+    for feats, boxes in ((maps, near), (maps, moved), (maps, far), (other_maps, far), (maps, near)):
+        before = cache.feats_t
+        got, got_vjp = pooled_with_box_vjp(feats, boxes, [4, 4], [1 / 8, 1 / 16], [0.0, 0.0], cache=cache)
+        reused += cache.feats_t is before
+        want, want_vjp = pooled_with_box_vjp(feats, boxes, [4, 4], [1 / 8, 1 / 16], [0.0, 0.0])
+        assert torch.equal(got, want)
+        assert torch.equal(got_vjp(grad), want_vjp(grad))
+        assert got.abs().sum() > 0
+    assert reused == 1  # only the moved boxes on the same maps
 
 
 @pytest.mark.parametrize("iterations", [0, 5])

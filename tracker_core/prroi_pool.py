@@ -145,16 +145,30 @@ def prroi_pool2d_batched(features: torch.Tensor, boxes: torch.Tensor, pooled_hei
     return torch.where(valid[..., None, None, None], out, torch.zeros_like(out))
 
 
-def _square_windows(features: Sequence[torch.Tensor], scaled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every level's map cut to a square window of one common side S around all boxes and zero-padded to it and to
-    the widest level's channels (cells and channels outside a map weigh zero in PrRoIPool, so this is exact), so
-    that all levels and both axes are pooled by the same few operations.
+class WindowCache:
+    """The last windows :func:`pooled_with_box_vjp` cut from one set of maps, to reuse while the boxes' window stays
+    where it was: box refinement pools the same maps six times a frame and the boxes move by fractions of a cell
+    (on Singer1 the window moved at one or two of the five later passes)."""
 
-    Args:
-        features: L maps (N, C_l, H_l, W_l); scaled: (L, N, P, 4) boxes in each level's cells.
-    Returns:
-        windows (L, N, C, S, S) and the boxes (L, N, P, 4) in their window's cells.
-    """
+    __slots__ = ("features", "placement", "feats_t")
+
+    def __init__(self) -> None:
+        self.features: tuple[torch.Tensor, ...] = ()
+        self.placement: tuple | None = None
+        self.feats_t: torch.Tensor | None = None
+
+    def get(self, features: Sequence[torch.Tensor], placement: tuple) -> torch.Tensor | None:
+        same = (len(features) == len(self.features) and all(a is b for a, b in zip(features, self.features))
+                and placement == self.placement)
+        return self.feats_t if same else None
+
+    def put(self, features: Sequence[torch.Tensor], placement: tuple, feats_t: torch.Tensor) -> None:
+        self.features, self.placement, self.feats_t = tuple(features), placement, feats_t
+
+
+def _window_placement(features: Sequence[torch.Tensor], scaled: torch.Tensor) -> tuple[list[tuple[int, int]], int]:
+    """Where :func:`_square_windows` cuts: each level's top-left cell (x0, y0) and the common side S, the smallest
+    square that holds every box's support on every level (the whole map where the boxes are unknown or on a GPU)."""
     num_levels = len(features)
     sizes = [f.shape[-2:] for f in features]
     corners = [(0, 0)] * num_levels
@@ -167,21 +181,32 @@ def _square_windows(features: Sequence[torch.Tensor], scaled: torch.Tensor) -> t
                 (x0, x1), (y0, y1) = _support(lo_x, hi_x, width), _support(lo_y, hi_y, height)
                 corners[i] = (x0, y0)
                 extent[i] = max(x1 - x0, y1 - y0)
-    side = max(extent)
+    return corners, max(extent)
+
+
+def _square_windows(features: Sequence[torch.Tensor], corners: Sequence[tuple[int, int]], side: int
+                    ) -> torch.Tensor:
+    """Every level's map cut to the square window of side S at its corner and zero-padded to it and to the widest
+    level's channels (cells and channels outside a map weigh zero in PrRoIPool, so this is exact), so that all
+    levels and both axes are pooled by the same few operations.
+
+    Args:
+        features: L maps (N, C_l, H_l, W_l); corners and side: from :func:`_window_placement`.
+    Returns:
+        windows (L, N, C, S, S).
+    """
     channels = max(f.shape[1] for f in features)
     windows = []
     for f, (x0, y0) in zip(features, corners):
         w = f[:, :, y0:y0 + side, x0:x0 + side]
         pad = (0, side - w.shape[-1], 0, side - w.shape[-2], 0, channels - w.shape[1])
         windows.append(F.pad(w, pad) if any(pad) else w)
-    stacked = windows[0].unsqueeze(0) if num_levels == 1 else torch.stack(windows)
-    if any(x or y for x, y in corners):
-        scaled = scaled - scaled.new_tensor([[x, y, x, y] for x, y in corners]).view(num_levels, 1, 1, 4)
-    return stacked, scaled
+    return windows[0].unsqueeze(0) if len(windows) == 1 else torch.stack(windows)
 
 
 def pooled_with_box_vjp(features: Sequence[torch.Tensor], boxes: torch.Tensor, pooled_sizes: Sequence[int],
-                        spatial_scales: Sequence[float], offsets: Sequence[float] | None = None):
+                        spatial_scales: Sequence[float], offsets: Sequence[float] | None = None,
+                        cache: WindowCache | None = None):
     """Square precise RoI pooling of the same boxes on L feature levels at once, without autograd, in its natural
     layout, and the exact vector-Jacobian product w.r.t. the boxes: the inner loop of box refinement (the same
     values as :func:`prroi_pool2d_batched` and its autograd gradient, laid out differently).
@@ -190,12 +215,14 @@ def pooled_with_box_vjp(features: Sequence[torch.Tensor], boxes: torch.Tensor, p
     ``e``), ``dI/dWx`` and ``dI/dWy`` are two more products of the forward's size, ``dT(e - j)/de = tri(e - j)``, the
     edges are affine in ``x1, x2``, and the bin area ``(x2 - x1)(y2 - y1) / B^2`` enters through the division.  The
     cost here is the number of operations, not arithmetic, so every level and both axes share one tensor: the maps
-    are cut to one square window (:func:`_square_windows`) and a level with fewer bins than the most, B, gets
-    empty bins at the end (edges repeated at the box's end: zero weight, zero output, zero gradient).
+    are cut to one square window (:func:`_square_windows`, reused from ``cache``) and a level with fewer bins than
+    the most, B, gets empty bins at the end (edges repeated at the box's end: zero weight, zero output, zero
+    gradient).
 
     Args:
         features: L maps (N, C_l, H_l, W_l); boxes: (N, P, 4) ``[x1, y1, x2, y2]`` in input pixels, pooled at level
             l as ``(boxes - offsets[l]) * spatial_scales[l]`` with ``pooled_sizes[l]`` bins per side.
+        cache: windows of earlier calls on the same ``features`` to reuse when the boxes' window is the same.
 
     Returns:
         pooled (L, N*P, B*C*B), C the most channels, box ``p`` of image ``n`` in row ``n P + p``, laid out (bin
@@ -209,8 +236,18 @@ def pooled_with_box_vjp(features: Sequence[torch.Tensor], boxes: torch.Tensor, p
         scale, shift, frac = _level_constants(tuple(pooled_sizes), tuple(spatial_scales), offsets,
                                               features[0].dtype, features[0].device)
         scaled = boxes.to(scale.dtype).unsqueeze(0) * scale + shift
-        feats, scaled = _square_windows(features, scaled)
-        saved = _pool_forward(feats, scaled, frac)
+        corners, side = _window_placement(features, scaled)
+        if any(x or y for x, y in corners):
+            scaled = scaled - scaled.new_tensor([[x, y, x, y] for x, y in corners]).view(num_levels, 1, 1, 4)
+        placement = (tuple(corners), side)
+        feats_t = None if cache is None else cache.get(features, placement)
+        if feats_t is None:
+            windows = _square_windows(features, corners, side)  # (L, N, C, S, S)
+            ln, c = num_levels * windows.shape[1], windows.shape[2]
+            feats_t = windows.permute(0, 1, 4, 2, 3).reshape(ln, side, c * side)  # (L*N, S_x, C*S_y)
+            if cache is not None:
+                cache.put(features, placement, feats_t)
+        saved = _pool_forward(feats_t, scaled, frac)
 
     def vjp(grad: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -235,11 +272,13 @@ def _level_constants(pooled_sizes: tuple[int, ...], spatial_scales: tuple[float,
     return scale, shift, k / bins_per_level
 
 
-def _pool_forward(feats: torch.Tensor, scaled: torch.Tensor, frac: torch.Tensor) -> list[torch.Tensor]:
-    """The forward half of :func:`pooled_with_box_vjp`: windows (L, N, C, S, S), boxes (L, N, P, 4) in their cells,
-    edge fractions (L, B + 1).  Returns pooled (L, N*P, B*C*B) and what the vjp needs."""
-    num_levels, n, c, side = feats.shape[0], feats.shape[1], feats.shape[2], feats.shape[-1]
-    p, nb = scaled.shape[2], frac.shape[1] - 1
+def _pool_forward(feats_t: torch.Tensor, scaled: torch.Tensor, frac: torch.Tensor) -> list[torch.Tensor]:
+    """The forward half of :func:`pooled_with_box_vjp`: windows (L*N, S_x, C*S_y) (column-major per channel), boxes
+    (L, N, P, 4) in their window's cells, edge fractions (L, B + 1).  Returns pooled (L, N*P, B*C*B) and what the
+    vjp needs."""
+    num_levels, n, p = scaled.shape[:3]
+    side = feats_t.shape[1]
+    c, nb = feats_t.shape[2] // side, frac.shape[1] - 1
     ln, lnp = num_levels * n, num_levels * n * p
     start, end = scaled[..., :2], scaled[..., 2:]  # (L, N, P, 2): x then y
     length = (end - start).clamp(min=0)
@@ -250,7 +289,6 @@ def _pool_forward(feats: torch.Tensor, scaled: torch.Tensor, frac: torch.Tensor)
     big_t = torch.addcmul(tc, tc, abs_tc, value=-0.5).add_(0.5)  # T(t), see _tri_antiderivative
     weights = big_t[..., 1:, :] - big_t[..., :-1, :]  # (L, N, P, 2, B, S)
     wx, wy = weights[..., 0, :, :], weights[..., 1, :, :]
-    feats_t = feats.permute(0, 1, 4, 2, 3).reshape(ln, side, c * side)  # (L*N, S_x, C*S_y)
     cols = torch.matmul(wx.reshape(ln, p * nb, side), feats_t).view(lnp, nb * c, side)
     wy_boxes = wy.reshape(lnp, nb, side)
     integral = torch.bmm(cols, wy_boxes.transpose(1, 2))  # (L*N*P, B*C, B)

@@ -26,7 +26,7 @@ from torch import nn
 
 from .box_tensors import xywh_to_xyxy
 from .iounet import AtomIoUNet
-from .prroi_pool import pooled_with_box_vjp
+from .prroi_pool import WindowCache, pooled_with_box_vjp
 
 __all__ = ["RefinementHead", "fold_batchnorm"]
 
@@ -90,6 +90,7 @@ class RefinementHead:
             used += units
         self.weight = self.weight.reshape(2, hidden, -1)
         self.pred_bias = net.iou_predictor.bias.detach()
+        self._windows = WindowCache()  # the maps' windows, reused across one frame's refinement passes
 
     @torch.no_grad()
     def get_iou_feat(self, feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,7 +118,8 @@ class RefinementHead:
     def _forward(self, modulated: Sequence[torch.Tensor], proposals: torch.Tensor):
         n, p = proposals.shape[:2]
         xyxy = xywh_to_xyxy(proposals.to(modulated[0].dtype))
-        pooled, vjp = pooled_with_box_vjp(modulated, xyxy, self.pool_test, self.scales, self.box_offset)
+        pooled, vjp = pooled_with_box_vjp(modulated, xyxy, self.pool_test, self.scales, self.box_offset,
+                                          cache=self._windows)
         z = torch.baddbmm(self.bias, pooled, self.weight.transpose(1, 2))  # (2, N*P, I)
         scores = torch.bmm(torch.relu(z), self.pred).sum(0).view(n, p) + self.pred_bias
 
