@@ -139,3 +139,17 @@ def test_uint8_frames_average_in_sixty_fourths_of_a_grey_level(side):
         b, _ = sample_patch(as_float, cx, cy, side, 64)
         worst = float((a - b).abs().max())
         assert worst <= (1e-3 if side in (128.0, 300.0, 520.0) else 1 / 128 + 1e-3), (side, worst)
+
+
+def test_large_uint8_regions_are_read_in_place_and_leave_the_frame_alone():
+    """Regions over a million pixels of a uint8 frame are area-averaged in uint8 straight from the frame's memory
+    (a view, no copy): the crop matches the float frame's within the rounding to whole grey levels, inside the
+    frame and reaching beyond it, and the caller's frame is not modified."""
+    img = smooth_image(1200, 1600, seed=6)
+    before = img.copy()
+    as_float = torch.from_numpy(img.astype(np.float32)).permute(2, 0, 1).unsqueeze(0)
+    for cx, cy, side in [(800.4, 600.2, 1150.0), (300.7, 250.1, 1500.0)]:  # the second reaches beyond the frame
+        a, _ = sample_patch(image_to_tensor(img), cx, cy, side, 96)
+        b, _ = sample_patch(as_float, cx, cy, side, 96)
+        assert float((a - b).abs().max()) < 0.51, side
+    np.testing.assert_array_equal(img, before)

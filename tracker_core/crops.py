@@ -186,8 +186,10 @@ def _sample_cv2(image: torch.Tensor, px: _AxisPlan, py: _AxisPlan, df: int, out_
     else:
         integer = df > 1 and region.dtype == np.uint8
         keep_uint8 = integer and _region_pixels(px, py) > _FLOAT_REGION_PIXELS
-        # Pixels are replicated before any conversion (a quarter of the bytes of float32 to copy).
-        region = np.ascontiguousarray(region, dtype=np.uint8 if integer else np.float32)
+        # Pixels are replicated before any conversion (a quarter of the bytes of float32 to copy).  A uint8 region
+        # stays a view of the frame: OpenCV reads its rows in place (copying a 4K crop's region first cost ~1 ms).
+        wanted = np.uint8 if integer else np.float32
+        region = region if region.dtype == wanted else region.astype(wanted)
         if px.pad_before or px.pad_after or py.pad_before or py.pad_after:
             region = cv2.copyMakeBorder(region, py.pad_before, py.pad_after, px.pad_before, px.pad_after,
                                         cv2.BORDER_REPLICATE)
