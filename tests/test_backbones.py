@@ -308,7 +308,7 @@ def test_cell_centre_matches_receptive_field_centre(name):
 def test_inference_graph_matches_eager_and_leaves_the_module_alone(lite0, batch):
     """The traced, frozen, channels-last CPU graph the tracker runs gives the eager network's features, as ordinary
     contiguous maps, and tracing it leaves the shared module's weights in their own layout."""
-    from tracker_core.backbones.inference import InferenceBackbone
+    from tracker_core.backbones.inference import InferenceBackbone, traced_graphs
 
     gen = torch.Generator().manual_seed(3)
     images = torch.rand(batch, 3, 288, 288, generator=gen) * 255
@@ -318,7 +318,7 @@ def test_inference_graph_matches_eager_and_leaves_the_module_alone(lite0, batch)
     runner = InferenceBackbone(lite0)
     fast = runner(images)
     assert runner.enabled
-    assert lite0._inference_graphs, "no graph was traced"
+    assert traced_graphs(lite0), "no graph was traced"
     for e, f in zip(eager, fast):
         assert f.shape == e.shape and f.is_contiguous()
         assert (f - e).abs().max().item() <= 1e-4 * e.abs().max().item()

@@ -12,6 +12,7 @@ models, OpenCV objects and CUDA state that must not cross processes, and a spec 
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,7 @@ def check_tracker_names(names: list[str]) -> None:
 
 
 _model_cache: dict = {}
+_model_lock = threading.Lock()  # one load per file, also when two threads ask at once (the app's warm-up and worker)
 
 
 def load_model_cached(model_path: str | Path | None):
@@ -94,9 +96,10 @@ def load_model_cached(model_path: str | Path | None):
     from .model_io import load_model
 
     key = None if model_path is None else str(Path(model_path).resolve())
-    if key not in _model_cache:
-        _model_cache[key] = load_model(model_path)
-    return _model_cache[key]
+    with _model_lock:
+        if key not in _model_cache:
+            _model_cache[key] = load_model(model_path)
+        return _model_cache[key]
 
 
 def make_tracker(name: str, model_path: str | Path | None = None, preset: str | None = None,

@@ -5,7 +5,7 @@ the graph is traced on a channels-last copy of the network, whose depthwise conv
 On this project's reference CPU (2 threads) EfficientNet-Lite0's 288x288 forward takes about 24 ms eagerly,
 11.5 ms frozen and 8 ms frozen channels-last, each as close to a float64 forward as the others (``atom bench
 speed`` reports the effect in the tracker; docs/RESULTS.md).  Each distinct per-frame input shape gets its own
-graph (1 crop per frame, 5 for the multi-scale search), kept on the backbone module so that every tracker sharing
+graph (1 crop per frame, 5 for the multi-scale search), kept per backbone module so that every tracker sharing
 the model reuses it; larger one-off batches run eagerly on a GPU and one crop at a time through the one-crop graph
 on a CPU (the first-frame augmentation), and any failure falls back to eager mode.
 """
@@ -14,13 +14,37 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 import warnings
+import weakref
 
 import torch
 
 from .base import Backbone
 
 log = logging.getLogger(__name__)
+
+
+class _GraphStore:
+    """One network's traced graphs by input signature, and the lock that makes a thread needing a graph another
+    thread is tracing wait for it (the app preloads on one thread while its warm-up may start on another)."""
+
+    def __init__(self) -> None:
+        self.graphs: dict[tuple, torch.jit.ScriptModule] = {}
+        self.lock = threading.Lock()
+
+
+# Kept beside the modules, not on them (a module attribute would be deep-copied with the network when tracing),
+# so that every tracker sharing a model shares its graphs; they go when the network does.
+_STORES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_STORES_LOCK = threading.Lock()
+
+
+def traced_graphs(backbone: Backbone) -> dict:
+    """The graphs traced so far for ``backbone`` (input signature -> graph); empty when none."""
+    with _STORES_LOCK:
+        store = _STORES.get(backbone)
+    return {} if store is None else dict(store.graphs)
 
 
 class InferenceBackbone:
@@ -31,10 +55,11 @@ class InferenceBackbone:
         self.enabled = enabled
         self.max_graphs = max_graphs
         self.max_batch = max_batch
-        if not hasattr(backbone, "_inference_graphs"):
-            # Stored on the module (not in its state dict) so trackers that share the model share the graphs.
-            object.__setattr__(backbone, "_inference_graphs", {})
-        self._graphs: dict[tuple, torch.jit.ScriptModule] = backbone._inference_graphs
+        with _STORES_LOCK:
+            store = _STORES.get(backbone)
+            if store is None:
+                store = _STORES[backbone] = _GraphStore()
+        self._graphs, self._lock = store.graphs, store.lock
 
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
@@ -52,12 +77,15 @@ class InferenceBackbone:
             key = (tuple(images.shape), images.device.type, images.device.index, images.dtype)
             graph = self._graphs.get(key)
             if graph is None:
-                if len(self._graphs) >= self.max_graphs:
-                    return self.backbone(images)
-                graph = self._trace(images)
-                if graph is None:
-                    return self.backbone(images)
-                self._graphs[key] = graph
+                with self._lock:
+                    graph = self._graphs.get(key)
+                    if graph is None:
+                        if len(self._graphs) >= self.max_graphs:
+                            return self.backbone(images)
+                        graph = self._trace(images)
+                        if graph is None:
+                            return self.backbone(images)
+                        self._graphs[key] = graph
             # The CPU graph returns channels-last maps; the heads read ordinary contiguous ones.
             return tuple(f.contiguous() for f in graph(images))
 
