@@ -203,6 +203,10 @@ class TrackerWarmup(QObject):
         if job.box is None:
             if spare.warm:
                 return spare
+            warm_up = getattr(spare.tracker, "warm_up", None)  # an ATOM tracker's; the classic ones have none
+            if warm_up is not None:
+                # The one-time costs any first box pays (tracing, lazy imports: about 0.6 s) need no quiet moment.
+                warm_up()
             self.progress.emit("", 0.0)  # loaded; the first calls wait for a quiet moment
             if self._newer_job_waits(WARM_DELAY_S):
                 return spare  # a box came (learning it warms up as well), or Space

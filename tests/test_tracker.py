@@ -201,3 +201,22 @@ def test_keeping_the_start_box_when_refinement_gains_too_little(lite0):
         sizes[gain] = [tr.track(f).box.as_tuple()[2:] for f in frames[1:]]
     assert all(s == pytest.approx(truth[0].as_tuple()[2:]) for s in sizes[2.0])
     assert any(s != pytest.approx(truth[0].as_tuple()[2:]) for s in sizes[None])
+
+
+def test_warm_up_traces_the_per_frame_graph_ahead_and_changes_no_box():
+    """warm_up() leaves the one-crop graph traced (the first frame then skips it) and the boxes are those of a
+    tracker that was never warmed up (a fresh backbone, so no earlier test traced its graphs)."""
+    from tracker_core.backbones.inference import traced_graphs
+
+    backbone = build_backbone("efficientnet_lite0", pretrained=True)
+    frames, truth = moving_square_video(n=5)
+    runs = []
+    for warm in (True, False):
+        tr = AtomTracker(AtomModel(backbone, None, {}), small_config("multiscale"))
+        if warm:
+            assert not traced_graphs(backbone)
+            tr.warm_up()
+            assert [key[0] for key in traced_graphs(backbone)] == [(1, 3, 160, 160)]
+        tr.initialize(frames[0], truth[0])
+        runs.append([tr.track(f).box.as_tuple() for f in frames[1:]])
+    assert runs[0] == runs[1]

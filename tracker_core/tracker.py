@@ -372,6 +372,17 @@ class AtomTracker:
         cx, cy = img_box.center
         return (cx, cy, img_box.w, img_box.h), pred_iou, props, prop_ious
 
+    def warm_up(self) -> None:
+        """Pay now the first frame's one-time costs that do not depend on the frame (about 0.6 s on a 2-core CPU):
+        tracing the backbone's per-frame graph (one crop; crop by crop for the multi-scale search on a CPU, its
+        batch on a GPU) and the imports torch makes on its first ``autograd.grad`` with output gradients (sympy,
+        for the first frame's double backprop).  The app calls this while the person draws the box."""
+        n = len(self.config.localization.scale_factors)
+        self.backbone(torch.zeros(n, 3, self.out_size, self.out_size, device=self.device))
+        x = torch.zeros(1, requires_grad=True)
+        with torch.enable_grad():
+            torch.autograd.grad(x * 2, x, grad_outputs=torch.ones(1))
+
     def backbone_only_fps(self, min_seconds: float = 1.0, max_reps: int = 200) -> float:
         """Forward passes per second of the backbone alone on one crop, run exactly as tracking runs it (traced
         graph, same device): the physical limit of a tracker that needs one backbone pass per frame."""

@@ -141,3 +141,27 @@ def test_the_window_learns_the_first_box_before_space(opened, qtbot):
         assert window.correction.start_tracking(1, 5)
     assert prepared.initializations == 1 and prepared.calls == 5  # the run used it, without learning again
     assert window.document.box(window.current_object, 5) is not None
+
+
+def test_the_warm_up_pays_the_one_time_costs_before_waiting_for_a_quiet_moment(qtbot, synthetic_video):
+    """A tracker's warm_up() (tracing, lazy imports) runs as soon as it is loaded, not after the quiet delay: any
+    first box needs it."""
+    warmed = []
+
+    class WarmableFake(FakeTracker):
+        def warm_up(self):
+            warmed.append(self)
+
+    made = []
+
+    def factory(name, model_path=None, preset=None, device="auto", correction_policy=None):
+        made.append(WarmableFake())
+        return made[-1]
+
+    warmup = TrackerWarmup(factory)
+    try:
+        warmup.warm(CHOICE, open_video(synthetic_video).read(0))
+        qtbot.waitUntil(lambda: bool(warmed), timeout=2000)  # well within the quiet delay (WARM_DELAY_S)
+        assert warmed == made and made[0].initializations == 0
+    finally:
+        warmup.close()
