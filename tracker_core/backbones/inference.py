@@ -2,9 +2,10 @@
 
 Freezing a traced graph folds BatchNorm into the convolutions and constant-folds the padding arithmetic; on a CPU
 the graph is traced on a channels-last copy of the network, whose depthwise convolutions oneDNN runs much faster.
-On this project's reference CPU (2 threads) EfficientNet-Lite0's 288x288 forward takes about 24 ms eagerly,
-11.5 ms frozen and 8 ms frozen channels-last, each as close to a float64 forward as the others (``atom bench
-speed`` reports the effect in the tracker; docs/RESULTS.md).  Each distinct per-frame input shape gets its own
+On this project's reference CPU (2 threads) EfficientNet-Lite0's 288x288 forward took about 24 ms eagerly,
+11.5 ms frozen and 8 ms frozen channels-last, each as close to a float64 forward as the others, and 6.5-7 ms since
+its stride-2 convolutions stopped copying their input into a padded buffer (``atom bench speed`` reports the
+effect in the tracker; docs/RESULTS.md).  Each distinct per-frame input shape gets its own
 graph (1 crop per frame, 5 for the multi-scale search), kept per backbone module so that every tracker sharing
 the model reuses it; larger one-off batches run eagerly on a GPU and one crop at a time through the one-crop graph
 on a CPU (the first-frame augmentation), and any failure falls back to eager mode.
