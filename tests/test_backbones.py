@@ -349,3 +349,33 @@ def test_same_conv_matches_tf_padding_written_out(size, kernel, groups):
         got = conv(x)
     assert got.shape == expected.shape == (2, 6, -(-size[0] // 2), -(-size[1] // 2))
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_two_threads_needing_the_same_graph_trace_it_once():
+    """The app's warm-up and its tracking worker may both need the one-crop graph first: one traces, the other
+    waits for it, and both get the features."""
+    import threading
+
+    from tracker_core.backbones.inference import InferenceBackbone, traced_graphs
+
+    net = build_backbone("efficientnet_lite0", pretrained=False)  # fresh: no graph traced yet
+    images = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 255
+    with torch.no_grad():
+        eager = net(images)
+    out = [None, None]
+    barrier = threading.Barrier(2)
+
+    def run(i):
+        runner = InferenceBackbone(net)
+        barrier.wait()
+        out[i] = runner(images)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(traced_graphs(net)) == 1
+    for feats in out:
+        for e, f in zip(eager, feats):
+            assert (f - e).abs().max().item() <= 1e-4 * e.abs().max().item()
