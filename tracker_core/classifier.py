@@ -58,14 +58,16 @@ def _pad_same(z: Tensor, kh: int, kw: int) -> Tensor:
 def _tap_sum(y: Tensor) -> Tensor:
     """y (O, kh, kw, N, Hp, Wp), the response of each kernel tap -> (N, O, Hp-kh+1, Wp-kw+1) correlation output.
 
-    The output is the sum over taps of ``y[o, a, b, n, i + a, j + b]``, read as one strided view of ``y`` (one
-    op, whose backward and double backward stay cheap, unlike 16 slices).
+    The output is the sum over taps of ``y[o, a, b, n, i + a, j + b]``.  Under autograd (the first frame's joint
+    problem) it is read as one strided view of ``y``: one op, whose backward and double backward stay cheap, unlike
+    16 slices.  Without it, slices added in place are faster, in the order that reduction adds them.
     """
     o, kh, kw, n, hp, wp = y.shape
     h, w = hp - kh + 1, wp - kw + 1
     if not (y.requires_grad and torch.is_grad_enabled()):
         # Without autograd (every Gauss-Newton product of the tracking loop) in-place adds of the shifted taps, a row
-        # of taps at a time and then the rows, run about four times faster than the strided reduction below.
+        # of taps at a time and then the rows, run about four times faster than the strided reduction below; the
+        # tracked boxes came out bit-identical (docs/RESULTS.md, issue 12 fourth session).
         total = None
         for a in range(kh):
             row = y[:, a, 0, :, a:a + h, 0:w].clone()

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 class _GraphStore:
     """One network's traced graphs by input signature, and the lock that makes a thread needing a graph another
-    thread is tracing wait for it (the app preloads on one thread while its warm-up may start on another)."""
+    thread is tracing wait for it (the app's warm-up and its tracking worker share the model)."""
 
     def __init__(self) -> None:
         self.graphs: dict[tuple, torch.jit.ScriptModule] = {}
