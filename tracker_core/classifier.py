@@ -60,7 +60,7 @@ def _tap_sum(y: Tensor) -> Tensor:
 
     The output is the sum over taps of ``y[o, a, b, n, i + a, j + b]``.  Under autograd (the first frame's joint
     problem) it is read as one strided view of ``y``: one op, whose backward and double backward stay cheap, unlike
-    16 slices.  Without it, slices added in place are faster, in the order that reduction adds them.
+    16 slices.  Without it, slices added in place are faster (with torch 2.13 on this CPU, bit for bit the same sums).
     """
     o, kh, kw, n, hp, wp = y.shape
     h, w = hp - kh + 1, wp - kw + 1
