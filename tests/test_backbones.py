@@ -351,7 +351,7 @@ def test_same_conv_matches_tf_padding_written_out(size, kernel, groups):
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_two_threads_needing_the_same_graph_trace_it_once():
+def test_two_threads_needing_the_same_graph_trace_it_once(monkeypatch):
     """The app's warm-up and its tracking worker may both need the one-crop graph first: one traces, the other
     waits for it, and both get the features."""
     import threading
@@ -364,6 +364,14 @@ def test_two_threads_needing_the_same_graph_trace_it_once():
         eager = net(images)
     out = [None, None]
     barrier = threading.Barrier(2)
+    traces = []
+    trace = InferenceBackbone._trace
+
+    def counted_trace(self, batch):
+        traces.append(1)
+        return trace(self, batch)
+
+    monkeypatch.setattr(InferenceBackbone, "_trace", counted_trace)
 
     def run(i):
         runner = InferenceBackbone(net)
@@ -375,7 +383,7 @@ def test_two_threads_needing_the_same_graph_trace_it_once():
         t.start()
     for t in threads:
         t.join(timeout=60)
-    assert len(traced_graphs(net)) == 1
+    assert len(traces) == 1 and len(traced_graphs(net)) == 1
     for feats in out:
         for e, f in zip(eager, feats):
             assert (f - e).abs().max().item() <= 1e-4 * e.abs().max().item()
