@@ -63,6 +63,9 @@ class TrackerSpec:
 
     model_path / preset / device: for the ATOM trackers (None: the shipped model, the name's own preset).
     correction_policy: ``"reinitialize"`` or ``"update"``; None: the name's own.
+    run: which of several repeated runs this is (``atom eval --runs``): run ``r`` seeds the ATOM trackers' random
+    draws (augmentation, initial projection, refinement's jittered boxes) with the preset's seed + ``r``; run 0 is
+    the single run.  The classic trackers draw nothing at random and ignore it.
     factory: tests only: a callable, or ``"module:attribute"`` for worker processes, called with the spec instead
     of :func:`make_tracker` (to benchmark fake trackers).
     """
@@ -73,6 +76,7 @@ class TrackerSpec:
     device: str = "auto"
     correction_policy: str | None = None
     factory: Callable[..., Any] | str | None = None
+    run: int = 0
 
 
 def is_atom_tracker(name: str) -> bool:
@@ -103,8 +107,10 @@ def load_model_cached(model_path: str | Path | None):
 
 
 def make_tracker(name: str, model_path: str | Path | None = None, preset: str | None = None,
-                 device: str = "auto", seed: int | None = None, correction_policy: str | None = None) -> Tracker:
-    """A fresh tracker. ``preset`` overrides the one implied by an ``atom*`` name."""
+                 device: str = "auto", seed: int | None = None, correction_policy: str | None = None,
+                 run: int = 0) -> Tracker:
+    """A fresh tracker. ``preset`` overrides the one implied by an ``atom*`` name; ``run`` adds to the seed
+    (see :class:`TrackerSpec`)."""
     if name in CLASSIC_NAMES:
         return classic.ClassicTracker(name)
     check_tracker_names([name])
@@ -118,6 +124,7 @@ def make_tracker(name: str, model_path: str | Path | None = None, preset: str | 
         raise CommandError(str(exc)) from None
     if seed is not None:
         cfg.seed = seed
+    cfg.seed += run
     if correction_policy is not None or policy is not None:
         cfg.correction_policy = correction_policy or policy
     cfg.device = device
@@ -135,7 +142,7 @@ def build_tracker(spec: TrackerSpec) -> Tracker:
             factory = getattr(importlib.import_module(module), attr)
         return factory(spec)
     return make_tracker(spec.name, model_path=spec.model_path, preset=spec.preset, device=spec.device,
-                        correction_policy=spec.correction_policy)
+                        correction_policy=spec.correction_policy, run=spec.run)
 
 
 def preflight(spec: TrackerSpec) -> str:

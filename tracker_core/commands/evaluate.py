@@ -7,6 +7,11 @@ Writes ``OUT/results/NAME/SEQ.txt`` (+ ``SEQ_time.txt``) in pytracking's format,
 (``{"trackers": {NAME: {auc, op50, op75, precision, norm_precision, fps, frames, sequences: {SEQ: {...}}}}}``,
 percentages 0-100; ``fps`` = tracking speed without initialisation, from the time files, null when absent;
 ``frames`` = frames scored), ``OUT/{success,precision,norm_precision}_plot.png`` and a markdown table on stdout.
+
+With ``--runs N`` every ATOM tracker runs N times with seeds differing by the run's number (the paper reports "the
+average result over 5 runs"; a target held or lost by a hair moves one run's mean by several points) into
+``OUT/results/NAME/run_000`` ...; the scores are the means over the runs, and summary.json keeps each run's in
+``runs`` (and each sequence's AUCs in ``auc_runs``).  The classic trackers draw nothing at random and run once.
 Failed sequences are listed on stderr and in ``OUT/failures.json``; the exit code is then 1.
 The metric conventions are documented in ``tracker_core/evaluation/metrics.py``.
 """
@@ -37,6 +42,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="absent frames: lasot = count as failures (default), got10k = leave out")
     p.add_argument("--results", metavar="DIR2",
                    help="score existing result folders DIR2/<tracker>/<seq>.txt instead of running trackers")
+    p.add_argument("--runs", type=int, default=1,
+                   help="repeat every ATOM tracker this many times with different seeds and report the means "
+                        "(default 1; the paper averages 5)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.set_defaults(func=run)
     return p
@@ -81,13 +89,19 @@ def run(args) -> int:
     sequences = load_datasets(args.dataset, args.sequences)
     out = Path(args.out) if args.out else None
     failures: dict = {}
+    if args.runs < 1:
+        raise CommandError("--runs must be at least 1")
     if args.results:
         results_root = Path(args.results).expanduser()
         labels = _existing_result_labels(results_root, names)
     else:
-        results_root, labels = _results_folder(out, names), names
-        failures = _run_trackers(args, names, sequences, results_root, jobs)
-    scored = [runner.score_tracker(results_root, label, sequences, args.absent) for label in labels]
+        results_root = _results_folder(out, names)
+        specs = _specs(args, names)
+        labels = list(specs)
+        failures = _run_trackers(specs, sequences, results_root, jobs)
+    each = {label: runner.score_tracker(results_root, label, sequences, args.absent) for label in labels}
+    scored = [runner.combine_runs(group, [each[m] for m in members]) if len(members) > 1 else each[members[0]]
+              for group, members in runner.group_runs(labels).items()]
     _report_what_was_not_scored(scored, bool(args.results))
     if out is not None:
         _write_outputs(out, scored, failures, len(sequences), plots=not args.no_plots)
@@ -117,16 +131,31 @@ def _results_folder(out: Path | None, names: list[str]) -> Path:
     return out / "results"
 
 
-def _run_trackers(args, names: list[str], sequences: list, results_root: Path, jobs: int) -> dict:
-    """Run every tracker on every sequence (resuming what exists); returns the failures by tracker and sequence."""
+def _specs(args, names: list[str]) -> dict:
+    """{results label: TrackerSpec}: one per tracker, or with ``--runs N`` N per ATOM tracker (``NAME/run_000``
+    ...) and still one per classic tracker (they are deterministic)."""
     from .. import trackers
     from ..evaluation import runner
 
     trackers.check_tracker_names(names)
-    specs = {n: trackers.TrackerSpec(n, args.model, args.preset, args.device) for n in names}
-    for spec in specs.values():
+    specs = {}
+    for n in names:
+        if args.runs > 1 and trackers.is_atom_tracker(n):
+            specs.update({runner.run_label(n, r): trackers.TrackerSpec(n, args.model, args.preset, args.device, run=r)
+                          for r in range(args.runs)})
+        else:
+            specs[n] = trackers.TrackerSpec(n, args.model, args.preset, args.device)
+    return specs
+
+
+def _run_trackers(specs: dict, sequences: list, results_root: Path, jobs: int) -> dict:
+    """Run every tracker on every sequence (resuming what exists); returns the failures by tracker and sequence."""
+    from .. import trackers
+    from ..evaluation import runner
+
+    for spec in {(s.name, s.model_path, s.preset, s.device): s for s in specs.values()}.values():
         trackers.preflight(spec)
-    print(f"{len(sequences)} sequences, {len(names)} tracker(s), {jobs} job(s)", file=sys.stderr)
+    print(f"{len(sequences)} sequences, {len(specs)} tracker run(s), {jobs} job(s)", file=sys.stderr)
     return runner.run_ope(sequences, specs, results_root, jobs=jobs)
 
 

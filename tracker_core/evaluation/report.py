@@ -29,7 +29,14 @@ def eval_table(summary: dict) -> str:
     rows = [[n, trackers[n]["auc"], trackers[n]["op50"], trackers[n]["op75"], trackers[n]["precision"],
              trackers[n]["norm_precision"], trackers[n]["fps"], trackers[n]["frames"],
              len(trackers[n]["sequences"])] for n in order]
-    return markdown_table(["Tracker", "AUC", "OP50", "OP75", "Prec@20", "NPrec@0.2", "FPS", "Frames", "Seqs"], rows)
+    headers = ["Tracker", "AUC", "OP50", "OP75", "Prec@20", "NPrec@0.2", "FPS", "Frames", "Seqs"]
+    if any(trackers[n].get("runs") for n in order):
+        # Repeated runs: the scores are means; say over how many runs and how far the runs' AUCs spread.
+        headers += ["Runs", "AUC of the runs"]
+        for n, row in zip(order, rows):
+            aucs = [r["auc"] for r in trackers[n].get("runs", []) if r["auc"] is not None]
+            row += [len(aucs) or 1, f"{min(aucs):.1f}-{max(aucs):.1f}" if aucs else "-"]
+    return markdown_table(headers, rows)
 
 
 def annotate_table(result: dict) -> str:

@@ -4,11 +4,17 @@ Runs write pytracking-format files under ``<out>/results/<tracker>/``; scoring a
 fresh run, a resumed run and ``atom eval --results`` on someone else's files are scored by the same code path.
 A rerun skips every sequence whose results file is complete (one line per frame); files are written atomically,
 so a complete-looking file is never a half-written one.
+
+Repeated runs (``atom eval --runs N``, the paper's "average result over 5 runs") are the result folders
+``<tracker>/run_000`` ... ``run_<N-1>``, each an ordinary tracker folder; pytracking's ``<tracker>/<param>_000`` ...
+folders are grouped the same way (:func:`group_runs`), and a group is scored as the mean over its runs
+(:func:`combine_runs`), the per-run figures kept beside it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -74,6 +80,8 @@ def is_complete(path: Path, n: int) -> bool:
 def check_run_info(results_dir: Path, label: str, spec: TrackerSpec) -> None:
     """Refuse to resume into a folder made with another model or preset (its files would be silently reused)."""
     info = {"tracker": spec.name, "model": spec.model_path, "preset": spec.preset}
+    if spec.run:
+        info["run"] = spec.run
     path = results_dir / label / "run_info.json"
     if path.is_file():
         try:
@@ -135,11 +143,16 @@ class TrackerScores:
     curves: list[metrics.SequenceCurves] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # no results file
     unscored: dict[str, str] = field(default_factory=dict)  # results present but not scorable, with why
+    runs: list[dict] = field(default_factory=list)  # repeated runs: each run's label and scores (percent)
 
     def summary(self) -> dict:
-        """The summary.json entry: scores (percent), fps, frames and the same keys per sequence."""
-        return {**{k: _num(v) for k, v in self.scores.items()}, "fps": _num(self.fps), "frames": self.frames,
-                "sequences": self.sequences}
+        """The summary.json entry: scores (percent), fps, frames and the same keys per sequence; for repeated runs
+        the means, and ``runs``: each run's label and scores."""
+        entry = {**{k: _num(v) for k, v in self.scores.items()}, "fps": _num(self.fps), "frames": self.frames,
+                 "sequences": self.sequences}
+        if self.runs:
+            entry["runs"] = self.runs
+        return entry
 
 
 def _num(v):
@@ -196,6 +209,59 @@ def discover_result_labels(results_root: str | Path) -> list[str]:
         else:
             labels += [f"{d.name}/{s.name}" for s in sorted(d.iterdir()) if s.is_dir() and any(s.glob("*.txt"))]
     return labels
+
+
+RUN_FOLDER = re.compile(r"^(?P<tracker>.+)/(?P<param>[^/]+)_(?P<run>\d{3})$")
+
+
+def run_label(name: str, run: int) -> str:
+    """The results folder of run ``run`` of tracker ``name`` when a command repeats runs."""
+    return f"{name}/run_{run:03d}"
+
+
+def group_runs(labels: list[str]) -> dict[str, list[str]]:
+    """Result labels grouped into repeated runs: ``T/run_000``, ``T/run_001`` ... -> ``T``; pytracking's
+    ``T/P_000``, ``T/P_001`` ... -> ``T/P``.  A label without a sibling run stays on its own, under its own name."""
+    groups: dict[str, list[str]] = {}
+    for label in labels:
+        m = RUN_FOLDER.match(label)
+        key = label if m is None else (m["tracker"] if m["param"] == "run" else f"{m['tracker']}/{m['param']}")
+        groups.setdefault(key, []).append(label)
+    out: dict[str, list[str]] = {}
+    for key, members in groups.items():
+        if len(members) > 1:
+            out[key] = sorted(members)
+        else:
+            out[members[0]] = members
+    return out
+
+
+def combine_runs(label: str, runs: list[TrackerScores]) -> TrackerScores:
+    """Repeated runs of one tracker as one entry: every score the mean over the runs (overall and per sequence;
+    the scores are linear in the success and precision curves, so this is also the score of the runs' pooled
+    curves), ``runs`` each run's scores, and per sequence ``auc_runs``.  A sequence missing from some run is
+    averaged over the runs that have it and listed in ``missing`` as ``SEQ (run LABEL)``."""
+    out = TrackerScores(label, {}, None, 0)
+    out.curves = [c for r in runs for c in r.curves]
+    out.scores = {k: float(np.mean([r.scores[k] for r in runs])) for k in metrics.SCORE_KEYS}
+    fps = [r.fps for r in runs if r.fps is not None]
+    out.fps = float(np.mean(fps)) if fps else None
+    out.frames = max(r.frames for r in runs)
+    names = list(dict.fromkeys(q for r in runs for q in r.sequences))
+    for q in names:
+        have = [r.sequences[q] for r in runs if q in r.sequences]
+        entry = {}
+        for k in have[0]:
+            vals = [h[k] for h in have if h.get(k) is not None]
+            entry[k] = (int(vals[0]) if k == "frames" else _num(np.mean(vals))) if vals else None
+        entry["auc_runs"] = [h["auc"] for h in have]
+        out.sequences[q] = entry
+    for r in runs:
+        out.missing += [f"{q} (run {r.label})" for q in names if q not in r.sequences and q not in r.unscored]
+        out.missing += [q for q in r.missing if q not in names and q not in out.missing]
+        out.unscored.update({f"{q} (run {r.label})": why for q, why in r.unscored.items()})
+    out.runs = [{"label": r.label, **{k: _num(v) for k, v in r.scores.items()}} for r in runs]
+    return out
 
 
 def write_summary(path: str | Path, scored: list[TrackerScores]) -> dict:
