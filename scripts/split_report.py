@@ -4,7 +4,8 @@
 
 Columns: frames, then AUC / OP75 of every tracker in the eval summary, then manual boxes per 1000 frames at every
 tau of every method in the annotate file; the last row is the split's total (AUC and OP75 averaged over
-sequences as `atom eval` does, manual boxes pooled over frames as `atom bench annotate` does).
+sequences as `atom eval` does, manual boxes pooled over frames as `atom bench annotate` does). For repeated runs
+(`atom eval --runs N`) the AUC is the runs' mean, followed by the range of the runs' AUCs in brackets.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from pathlib import Path
 
 def _f(v, digits: int = 1) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
+
+
+def _spread(aucs) -> str:
+    """The range of the runs' AUCs as ' (lowest-highest)'; empty for a single run."""
+    aucs = [a for a in (aucs or []) if a is not None]
+    return f" ({min(aucs):.0f}-{max(aucs):.0f})" if len(aucs) > 1 else ""
 
 
 def table(summary: dict, annotate: dict | None, trackers: list[str] | None = None) -> str:
@@ -32,13 +39,14 @@ def table(summary: dict, annotate: dict | None, trackers: list[str] | None = Non
         row = [s, str(first.get("frames", "-"))]
         for n in names:
             e = evals[n]["sequences"].get(s, {})
-            row.append(f"{_f(e.get('auc'))} / {_f(e.get('op75'))}")
+            row.append(f"{_f(e.get('auc'))}{_spread(e.get('auc_runs'))} / {_f(e.get('op75'))}")
         for m, tau in ann_cols:
             a = ann[m]["tau"][tau]["sequences"].get(s)
             row.append(_f(a["manual_per_1000"]) if a else "-")
         rows.append(row)
     total = ["**all**", str(sum(int(evals[names[0]]["sequences"][s].get("frames", 0)) for s in seqs))]
-    total += [f"**{_f(evals[n]['auc'])} / {_f(evals[n]['op75'])}**" for n in names]
+    total += [f"**{_f(evals[n]['auc'])}{_spread([r['auc'] for r in evals[n].get('runs', [])])} / "
+              f"{_f(evals[n]['op75'])}**" for n in names]
     total += [f"**{_f(ann[m]['tau'][tau]['manual_per_1000'])}**" for m, tau in ann_cols]
     rows.append(total)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
