@@ -217,7 +217,8 @@ def _epoch_hook(s: TrainSettings, backbone, out: Path, log: Callable[[str], None
             raise CommandError("--val-tracking: no sequence with full ground truth matches")
         log(f"tracking validation: {len(seqs)} sequences, {sum(len(q.frames) for q in seqs)} frames, preset "
             f"{s.val_tracking_preset}")
-        validation = TrackingValidation(seqs, backbone, s.val_tracking_preset, s.threads, log, s.sample())
+        validation = TrackingValidation(seqs, backbone, s.val_tracking_preset, s.threads, log, s.sample(),
+                                        runs=s.val_tracking_runs)
 
     def hook(epoch: int, iounet) -> dict:
         net = copy.deepcopy(iounet).cpu().eval()

@@ -98,6 +98,9 @@ class TrainSettings:
                                                   metavar="PATTERNS")
     val_tracking_preset: str = _setting("default", "tracker configuration for the tracking validation (default: "
                                         "the paper's full ATOM)", default_text="")
+    val_tracking_runs: int = _setting(1, "track the --val-tracking sequences this many times with seeds differing "
+                                      "by the run and score the mean (as atom eval --runs): one run measures the "
+                                      "floating-point rounding of held-or-lost targets as much as the epoch")
     best_by: str = _setting("val_loss", "the epoch exported: lowest validation loss, highest Pearson correlation "
                             "of predicted and true IoU (ignores a constant calibration offset), highest IoU after "
                             "the tracker's box refinement on validation pairs, or highest AUC of full ATOM "
@@ -155,7 +158,7 @@ class TrainSettings:
                 raise CommandError(f"{_flag(f.name)} must be one of {', '.join(choices)}, "
                                    f"not {getattr(self, f.name)!r}")
         for name in ("epochs", "batch", "tests_per_ref", "pairs_per_epoch", "lr_step", "proposals",
-                     "image_sample_size"):
+                     "image_sample_size", "val_tracking_runs"):
             if getattr(self, name) < 1:
                 raise CommandError(f"{_flag(name)} must be positive")
         for name in ("val_pairs", "pool_pairs", "workers"):

@@ -4,7 +4,8 @@ Proposal-level validation (loss, Pearson, IoU after refining crops of validation
 on unseen video (issue 11: epochs with almost equal validation figures tracked 69 to 73 AUC). So a run can also
 track whole held-out sequences with the epoch's IoU-Net inside the real tracker, from each sequence's first
 box, and be scored the way ``atom eval`` scores (AUC, OP50, OP75 over sequences, LaSOT's absent convention).
-``atom train --val-tracking KIND:PATH --val-tracking-sequences @configs/splits/val.txt --best-by val_auc``.
+``atom train --val-tracking KIND:PATH --val-tracking-sequences @configs/splits/val.txt --best-by val_auc``, with
+``--val-tracking-runs N`` the mean of N runs whose seeds differ by the run (as ``atom eval --runs``).
 """
 
 from __future__ import annotations
@@ -32,13 +33,18 @@ class TrackingValidation:
         threads: torch threads while tracking (None leaves the setting alone).
         sample: the crop geometry the IoU-Net is trained with (default: the tracker's default); the tracker uses
             it, as it does with the exported model file.
+        runs: how many times to track every sequence, run ``r`` with the preset's seed + ``r``; the scores are the
+            means over the runs.
     """
 
     def __init__(self, sequences: list, backbone: torch.nn.Module, preset: str = "default",
                  threads: int | None = None, log: Callable[[str], None] | None = None,
-                 sample: SampleConfig | None = None):
+                 sample: SampleConfig | None = None, runs: int = 1):
         if not sequences:
             raise ValueError("tracking validation needs at least one sequence")
+        if runs < 1:
+            raise ValueError("tracking validation needs at least one run")
+        self.runs = runs
         self.sequences = sequences
         self.backbone = backbone
         self.preset = preset
@@ -46,8 +52,9 @@ class TrackingValidation:
         self.sample = sample or SampleConfig()
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
 
-    def track_all(self, iounet: torch.nn.Module) -> dict[str, np.ndarray]:
-        """Predicted boxes (N, 4) per sequence name, tracked on the CPU with a copy of ``iounet`` in eval mode."""
+    def track_all(self, iounet: torch.nn.Module, run: int = 0) -> dict[str, np.ndarray]:
+        """Predicted boxes (N, 4) per sequence name, tracked on the CPU with a copy of ``iounet`` in eval mode, the
+        tracker seeded for run ``run``."""
         from ..config import preset
         from ..datasets import read_frame
         from ..model_io import AtomModel
@@ -58,6 +65,7 @@ class TrackingValidation:
         model = AtomModel(self.backbone, net, model_info(self.backbone, {}, self.sample))
         cfg = preset(self.preset)
         cfg.device = "cpu"
+        cfg.seed += run
         out = {}
         for seq in self.sequences:
             tracker = AtomTracker(model, cfg)
@@ -79,13 +87,21 @@ class TrackingValidation:
         t0 = time.time()
         try:
             self.backbone.cpu()
-            boxes = self.track_all(iounet)
+            runs = [self.track_all(iounet, r) for r in range(self.runs)]
         finally:
             self.backbone.to(backbone_device)
             torch.set_num_threads(old_threads)
-        curves = [metrics.sequence_curves(boxes[s.name], s.gt, s.valid_mask()) for s in self.sequences]
-        scores = metrics.scores(c for c in curves if c is not None)
-        per_seq = {s.name: float(100 * c.success.mean()) for s, c in zip(self.sequences, curves) if c is not None}
-        self.log("tracking validation AUC per sequence: " + ", ".join(f"{k} {v:.1f}" for k, v in per_seq.items()))
+        # Every run scores the same sequences, and the scores are linear in the curves: the mean over the runs is
+        # the score of all runs' curves together.
+        curves = [(s.name, metrics.sequence_curves(boxes[s.name], s.gt, s.valid_mask()))
+                  for boxes in runs for s in self.sequences]
+        scores = metrics.scores(c for _, c in curves if c is not None)
+        per_seq: dict[str, list[float]] = {}
+        for name, c in curves:
+            if c is not None:
+                per_seq.setdefault(name, []).append(float(100 * c.success.mean()))
+        self.log("tracking validation AUC per sequence: " + ", ".join(
+            f"{k} {np.mean(v):.1f}" + (f" ({min(v):.1f}-{max(v):.1f})" if len(v) > 1 else "")
+            for k, v in per_seq.items()))
         return {"val_auc": scores["auc"], "val_op50": scores["op50"], "val_op75": scores["op75"],
                 "val_tracking_seconds": round(time.time() - t0, 1)}
