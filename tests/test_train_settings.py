@@ -71,7 +71,7 @@ def test_every_setting_is_a_flag_and_the_reproduce_line_reads_back_the_same():
         data=["synthetic:builtin:0.5", "otb:../data/OTB 2:1"], sequences="Dog*,Gym", exclude="Jogging*",
         val=["vot:/abs/VOT"], val_sequences="@configs/splits/val.txt", val_pairs=12,
         val_tracking=["otb:../data/OTB"], val_tracking_sequences="Biker", val_tracking_preset="fast",
-        best_by="val_auc", backbone="resnet18", backbone_weights=Path("models/r18.pth"),
+        val_tracking_runs=3, best_by="val_auc", backbone="resnet18", backbone_weights=Path("models/r18.pth"),
         iounet_widths=["reference", "test=32,48"], init=Path("runs/a/checkpoint.pt"), search_area_scale=4.5,
         image_sample_size=256, pool_pairs=300, tests_per_ref=2, pairs_per_epoch=500, proposals=8, epochs=3,
         batch=16, lr=0.000123456789, lr_step=2, lr_gamma=0.5, weight_decay=0.01, feature_dropout=0.1, seed=7,
