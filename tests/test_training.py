@@ -569,30 +569,43 @@ def test_the_same_command_trains_the_same_weights(tmp_path):
 
 
 def test_tracking_validation_over_several_runs_scores_their_mean(tmp_path, monkeypatch):
-    """--val-tracking-runs: every run tracks with its own seed, and the scores are the mean of the runs' scores
-    (here against boxes shifted by a known number of pixels: a 24-px box shifted by d overlaps (24-d)/(24+d))."""
+    """--val-tracking-runs: run r tracks with the preset's seed + r, and the scores are the mean of the runs' scores
+    (a fake tracker answers the truth shifted by a number of pixels that depends on its seed: a 24-px box shifted by
+    d overlaps (24-d)/(24+d), so the expected AUCs are computed by hand)."""
+    from types import SimpleNamespace
+
     from tests.test_eval_cli import make_sequence
+    from tracker_core import tracker as tracker_module
+    from tracker_core.boxes import Box
+    from tracker_core.config import preset
     from tracker_core.datasets import load_dataset
     from tracker_core.training.tracking_validation import TrackingValidation
 
     gt = make_sequence(tmp_path / "otb", "Glide", n=8)
     seqs = load_dataset("otb", tmp_path / "otb")
+    base = preset("default").seed
     shifts = {0: np.array([0, 1, 2, 3, 5, 7, 9, 11.0]), 1: np.array([0, 13, 13, 1, 1, 2, 2, 3.0])}
     seeds = []
 
-    def fake_track_all(self, iounet, run=0):
-        from tracker_core.config import preset
-        seeds.append(preset(self.preset).seed + run)
-        boxes = gt.copy()
-        boxes[:, 0] += shifts[run]
-        return {"Glide": boxes}
+    class SeedShiftedTracker:
+        def __init__(self, model, cfg):
+            self.shift, self.frame = shifts[cfg.seed - base], 0
+            seeds.append(cfg.seed)
 
-    monkeypatch.setattr(TrackingValidation, "track_all", fake_track_all)
+        def initialize(self, frame, box):
+            pass
+
+        def track(self, frame):
+            self.frame += 1
+            x, y, w, h = gt[self.frame]
+            return SimpleNamespace(box=Box(x + self.shift[self.frame], y, w, h))
+
+    monkeypatch.setattr(tracker_module, "AtomTracker", SeedShiftedTracker)
     validation = TrackingValidation(seqs, torch.nn.Linear(1, 1), runs=2, log=lambda msg: None)
     got = validation(torch.nn.Linear(1, 1))
     thresholds = np.linspace(0, 1, 21)
     aucs = [100 * np.mean([((24 - d) / (24 + d) > t).mean() for t in thresholds]) for d in shifts.values()]
+    assert seeds == [base, base + 1]
     assert got["val_auc"] == pytest.approx(np.mean(aucs))
-    assert seeds == [seeds[0], seeds[0] + 1]
     with pytest.raises(ValueError):
         TrackingValidation(seqs, torch.nn.Linear(1, 1), runs=0)
