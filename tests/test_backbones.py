@@ -306,8 +306,8 @@ def test_cell_centre_matches_receptive_field_centre(name):
 
 @pytest.mark.parametrize("batch", [1, 3])
 def test_inference_graph_matches_eager_and_leaves_the_module_alone(lite0, batch):
-    """The traced, frozen, channels-last CPU graph the tracker runs gives the eager network's features, as ordinary
-    contiguous maps, and tracing it leaves the shared module's weights in their own layout."""
+    """The oneDNN graph the tracker runs on a CPU gives the eager network's features, as ordinary contiguous maps,
+    and tracing it leaves the shared module's weights in their own layout."""
     from tracker_core.backbones.inference import InferenceBackbone, traced_graphs
 
     gen = torch.Generator().manual_seed(3)
@@ -319,6 +319,8 @@ def test_inference_graph_matches_eager_and_leaves_the_module_alone(lite0, batch)
     fast = runner(images)
     assert runner.enabled
     assert traced_graphs(lite0), "no graph was traced"
+    graph_text = str(next(iter(traced_graphs(lite0).values())).graph)
+    assert "mkldnn_convolution" in graph_text and "aten::batch_norm" not in graph_text
     for e, f in zip(eager, fast):
         assert f.shape == e.shape and f.is_contiguous()
         assert (f - e).abs().max().item() <= 1e-4 * e.abs().max().item()

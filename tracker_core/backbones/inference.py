@@ -1,14 +1,16 @@
-"""A faster way to run a frozen backbone for tracking: traced and frozen per input shape.
+"""A faster way to run a frozen backbone for tracking: traced and optimised per input shape.
 
-Freezing a traced graph folds BatchNorm into the convolutions and constant-folds the padding arithmetic; on a CPU
-the graph is traced on a channels-last copy of the network, whose depthwise convolutions oneDNN runs much faster.
-On this project's reference CPU (2 threads) EfficientNet-Lite0's 288x288 forward took about 24 ms eagerly,
-11.5 ms frozen and 8 ms frozen channels-last, each as close to a float64 forward as the others, and 6.5-7 ms since
-its stride-2 convolutions stopped copying their input into a padded buffer (``atom bench speed`` reports the
-effect in the tracker; docs/RESULTS.md).  Each distinct per-frame input shape gets its own
-graph (1 crop per frame, 5 for the multi-scale search), kept per backbone module so that every tracker sharing
-the model reuses it; larger one-off batches run eagerly on a GPU and one crop at a time through the one-crop graph
-on a CPU (the first-frame augmentation), and any failure falls back to eager mode.
+On a CPU the traced graph is handed to oneDNN (``torch.jit.optimize_for_inference``): BatchNorm folded into the
+convolutions, the weights prepacked in oneDNN's blocked layout, and the activations kept in that layout from layer
+to layer (ReLU6 runs in place on them). On a GPU it is frozen (BatchNorm folded, the padding
+arithmetic constant-folded). EfficientNet-Lite0's 288x288 forward on 2 threads: on the first reference CPU about 24
+ms eagerly, 11.5 ms frozen, 8 ms frozen channels-last and 6.5-7 ms once its stride-2 convolutions stopped copying
+their input into a padded buffer; on a 2-core AVX2 CPU 14.6 ms frozen channels-last and 11.4 ms as oneDNN's graph
+(medians of alternating runs; docs/RESULTS.md, issue 12), each within about 2e-6 (relative) of a float64 forward.
+Each distinct per-frame input shape gets its own graph (1 crop per frame, 5 for the multi-scale search), kept per
+backbone module so that every tracker sharing the model reuses it; larger one-off batches run eagerly on a GPU and
+one crop at a time through the one-crop graph on a CPU (the first-frame augmentation), and any failure falls back to
+eager mode.
 """
 
 from __future__ import annotations
@@ -87,19 +89,20 @@ class InferenceBackbone:
                         if graph is None:
                             return self.backbone(images)
                         self._graphs[key] = graph
-            # The CPU graph returns channels-last maps; the heads read ordinary contiguous ones.
+            # The heads read ordinary contiguous maps.
             return tuple(f.contiguous() for f in graph(images))
 
     def _trace(self, images: torch.Tensor):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                network, example = self.backbone, images
                 if images.device.type == "cpu":
-                    # A copy, so that the module others train or run eagerly keeps its layout.
-                    network = copy.deepcopy(self.backbone).to(memory_format=torch.channels_last)
-                    example = images.contiguous(memory_format=torch.channels_last)
-                traced = torch.jit.trace(network, example, check_trace=False)
+                    # oneDNN's own graph: BatchNorm folded, weights prepacked in its blocked layout, and the
+                    # activations kept in that layout from layer to layer (no conversion between the layers).
+                    # Traced on a copy, so that the module others train or run eagerly is left as it is.
+                    traced = torch.jit.trace(copy.deepcopy(self.backbone).eval(), images, check_trace=False)
+                    return torch.jit.optimize_for_inference(traced)
+                traced = torch.jit.trace(self.backbone, images, check_trace=False)
                 return torch.jit.freeze(traced.eval())
         except Exception as exc:  # any tracing problem: eager mode is always correct
             log.warning("backbone tracing failed (%s); running eagerly", exc)
