@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from tracker_core.augmentation import augment, dropout_copies, gaussian_blur
+from tracker_core.augmentation import (
+    _window,
+    augment,
+    blurred_window,
+    dropout_copies,
+    gaussian_blur,
+    rotate,
+    rotated_window,
+)
 from tracker_core.box_tensors import iou_torch
 from tracker_core.boxes import (
     Box,
@@ -128,6 +136,22 @@ def test_gaussian_blur_and_dropout():
     d = dropout_copies(f, 7, 0.2, torch.Generator().manual_seed(0))
     assert d.shape == (7, 100, 2, 2)
     assert set(torch.unique(d).tolist()) <= {0.0, 1.25}
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (47, -48), (-30, 11), (144, 0), (-140, 3), (5, 150)])
+def test_windowed_blur_and_rotation_equal_the_whole_crop_cut(shift):
+    """Blurring or rotating only what the window reads gives the window of the blurred or rotated crop bit for bit,
+    for the configured blurs and angles, inside the crop and where the window reaches its border or beyond (the
+    fallback)."""
+    gen = torch.Generator().manual_seed(sum(shift) + 1000)
+    big = (torch.rand(1, 3, 576, 576, generator=gen) * 255).round()
+    cfg = AugmentationConfig()
+    sx, sy = shift
+    for sig_y, sig_x in cfg.blur:
+        assert torch.equal(blurred_window(big, sig_y, sig_x, 288, sx, sy),
+                           _window(gaussian_blur(big, sig_y, sig_x), 288, sx, sy)), (sig_y, sig_x)
+    for angle in cfg.rotate:
+        assert torch.equal(rotated_window(big, angle, 288, sx, sy), _window(rotate(big, angle), 288, sx, sy)), angle
 
 
 def test_presets():
