@@ -65,17 +65,23 @@ def _window_origin(x: torch.Tensor, out_size: int, shift_x: int, shift_y: int) -
 
 
 def rotated_window(x: torch.Tensor, degrees: float, out_size: int, shift_x: int, shift_y: int) -> torch.Tensor:
-    """``_window(rotate(x, degrees), out_size, shift_x, shift_y)`` bit for bit, sampling only the window's pixels
-    (a quarter of the crop): the full sampling grid is made as :func:`rotate` makes it and cut to the window, and
-    every output pixel is sampled independently of the others (a test compares the two)."""
+    """``_window(rotate(x, degrees), out_size, shift_x, shift_y)`` bit for bit, for the window's pixels only (a
+    quarter of the crop): their rows of ``F.affine_grid``'s sampling grid, built as ATen builds it (the base grid
+    ``linspace(-1, 1, B) (B - 1) / B`` per axis and a 1, times theta^T), and every output pixel is sampled on its
+    own (a test compares the two)."""
     x0, y0 = _window_origin(x, out_size, shift_x, shift_y)
-    big = x.shape[-1]
-    if min(x0, y0) < 0 or max(x0, y0) + out_size > big:
+    n, big = x.shape[0], x.shape[-1]
+    if min(x0, y0) < 0 or max(x0, y0) + out_size > big or x.shape[-2] != big:
         return _window(rotate(x, degrees), out_size, shift_x, shift_y)
     a = math.radians(degrees)
     cos, sin = math.cos(a), math.sin(a)
-    theta = x.new_tensor([[cos, sin, 0.0], [-sin, cos, 0.0]]).unsqueeze(0).expand(x.shape[0], 2, 3)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)[:, y0:y0 + out_size, x0:x0 + out_size]
+    theta = x.new_tensor([[cos, sin, 0.0], [-sin, cos, 0.0]]).unsqueeze(0).expand(n, 2, 3)
+    axis = torch.linspace(-1, 1, big, dtype=x.dtype, device=x.device) * (big - 1) / big
+    base = x.new_empty(n, out_size, out_size, 3)
+    base[..., 0].copy_(axis[x0:x0 + out_size])
+    base[..., 1].copy_(axis[y0:y0 + out_size].unsqueeze(-1))
+    base[..., 2].fill_(1)
+    grid = base.view(n, out_size * out_size, 3).bmm(theta.transpose(1, 2)).view(n, out_size, out_size, 2)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
