@@ -329,6 +329,30 @@ def test_inference_graph_matches_eager_and_leaves_the_module_alone(lite0, batch)
         assert all(torch.equal(a, b) for a, b in zip(eager, lite0(images)))
 
 
+def test_inference_graph_falls_back_to_the_frozen_trace_when_onednn_refuses(lite0, monkeypatch):
+    """Where oneDNN cannot take the graph, the CPU runs the frozen channels-last trace (still a graph, still the
+    eager network's features), not eager mode."""
+    import copy
+
+    from tracker_core.backbones.inference import InferenceBackbone, traced_graphs
+
+    def refuse(*_args, **_kwargs):
+        raise RuntimeError("no oneDNN here")
+
+    monkeypatch.setattr(torch.jit, "optimize_for_inference", refuse)
+    net = copy.deepcopy(lite0)
+    images = torch.rand(1, 3, 288, 288, generator=torch.Generator().manual_seed(5)) * 255
+    with torch.no_grad():
+        eager = net(images)
+    runner = InferenceBackbone(net)
+    fast = runner(images)
+    assert runner.enabled and len(traced_graphs(net)) == 1
+    assert "mkldnn_convolution" not in str(next(iter(traced_graphs(net).values())).graph)
+    for e, f in zip(eager, fast):
+        assert f.shape == e.shape and f.is_contiguous()
+        assert (f - e).abs().max().item() <= 1e-4 * e.abs().max().item()
+
+
 @pytest.mark.parametrize("size", [(288, 288), (145, 36), (7, 8)])
 @pytest.mark.parametrize("kernel,groups", [(3, 1), (3, 6), (5, 6), (4, 6)])
 def test_same_conv_matches_tf_padding_written_out(size, kernel, groups):

@@ -97,14 +97,24 @@ class InferenceBackbone:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if images.device.type == "cpu":
-                    # oneDNN's own graph: BatchNorm folded, weights prepacked in its blocked layout, and the
-                    # activations kept in that layout from layer to layer (no conversion between the layers).
-                    # Traced on a copy, so that the module others train or run eagerly is left as it is.
-                    traced = torch.jit.trace(copy.deepcopy(self.backbone).eval(), images, check_trace=False)
-                    return torch.jit.optimize_for_inference(traced)
+                    return self._trace_cpu(images)
                 traced = torch.jit.trace(self.backbone, images, check_trace=False)
                 return torch.jit.freeze(traced.eval())
         except Exception as exc:  # any tracing problem: eager mode is always correct
             log.warning("backbone tracing failed (%s); running eagerly", exc)
             self.enabled = False
             return None
+
+    def _trace_cpu(self, images: torch.Tensor):
+        """oneDNN's own graph: BatchNorm folded, weights prepacked in its blocked layout, and the activations kept
+        in that layout from layer to layer.  Where oneDNN cannot take the graph, the frozen channels-last trace
+        (the previous fastest).  Both are traced on a copy, so that the module others train or run eagerly keeps
+        its layout."""
+        try:
+            traced = torch.jit.trace(copy.deepcopy(self.backbone).eval(), images, check_trace=False)
+            return torch.jit.optimize_for_inference(traced)
+        except Exception as exc:
+            log.warning("oneDNN could not take the backbone graph (%s); using the frozen channels-last one", exc)
+        network = copy.deepcopy(self.backbone).to(memory_format=torch.channels_last)
+        example = images.contiguous(memory_format=torch.channels_last)
+        return torch.jit.freeze(torch.jit.trace(network, example, check_trace=False).eval())
