@@ -353,6 +353,23 @@ def test_inference_graph_falls_back_to_the_frozen_trace_when_onednn_refuses(lite
         assert (f - e).abs().max().item() <= 1e-4 * e.abs().max().item()
 
 
+def test_inference_graph_without_onednn_is_the_frozen_trace(lite0, monkeypatch):
+    """A torch built without oneDNN gets the frozen channels-last trace, which matches the eager network."""
+    import copy
+
+    from tracker_core.backbones.inference import InferenceBackbone, traced_graphs
+
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    net = copy.deepcopy(lite0)
+    images = torch.rand(1, 3, 288, 288, generator=torch.Generator().manual_seed(6)) * 255
+    with torch.no_grad():
+        eager = net(images)
+    fast = InferenceBackbone(net)(images)
+    assert "mkldnn_convolution" not in str(next(iter(traced_graphs(net).values())).graph)
+    for e, f in zip(eager, fast):
+        assert (f - e).abs().max().item() <= 1e-4 * e.abs().max().item()
+
+
 @pytest.mark.parametrize("size", [(288, 288), (145, 36), (7, 8)])
 @pytest.mark.parametrize("kernel,groups", [(3, 1), (3, 6), (5, 6), (4, 6)])
 def test_same_conv_matches_tf_padding_written_out(size, kernel, groups):

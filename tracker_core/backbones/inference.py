@@ -110,11 +110,12 @@ class InferenceBackbone:
         in that layout from layer to layer.  Where oneDNN cannot take the graph, the frozen channels-last trace
         (the previous fastest).  Both are traced on a copy, so that the module others train or run eagerly keeps
         its layout."""
-        try:
-            traced = torch.jit.trace(copy.deepcopy(self.backbone).eval(), images, check_trace=False)
-            return torch.jit.optimize_for_inference(traced)
-        except Exception as exc:
-            log.warning("oneDNN could not take the backbone graph (%s); using the frozen channels-last one", exc)
+        if torch.backends.mkldnn.is_available():  # without oneDNN the call would only freeze the graph
+            try:
+                traced = torch.jit.trace(copy.deepcopy(self.backbone).eval(), images, check_trace=False)
+                return torch.jit.optimize_for_inference(traced)
+            except Exception as exc:
+                log.warning("oneDNN could not take the backbone graph (%s); using the frozen channels-last one", exc)
         network = copy.deepcopy(self.backbone).to(memory_format=torch.channels_last)
         example = images.contiguous(memory_format=torch.channels_last)
         return torch.jit.freeze(torch.jit.trace(network, example, check_trace=False).eval())
