@@ -122,8 +122,8 @@ def augment(big_patch: torch.Tensor, out_size: int, cfg: AugmentationConfig,
     """
     patches, offsets, names = [], [], []
 
-    def add(img: torch.Tensor, sx: int, sy: int, name: str, window: torch.Tensor | None = None) -> None:
-        patches.append(_window(img, out_size, sx, sy) if window is None else window)
+    def add(window: torch.Tensor, sx: int, sy: int, name: str) -> None:
+        patches.append(window)
         # The window moved by (sx, sy): the target, fixed at the big patch's centre, moves the other way.
         offsets.append((-float(sy), -float(sx)))
         names.append(name)
@@ -133,21 +133,22 @@ def augment(big_patch: torch.Tensor, out_size: int, cfg: AugmentationConfig,
         s = (torch.rand(2, generator=generator) - 0.5) * r
         return int(s[0]), int(s[1])
 
-    add(big_patch, 0, 0, "identity")
+    add(_window(big_patch, out_size, 0, 0), 0, 0, "identity")
     if not cfg.enabled:
         return AugmentedSamples(torch.cat(patches), torch.tensor(offsets), names)
     for rx, ry in cfg.relative_shift:
-        add(big_patch, int(rx * out_size / 2), int(ry * out_size / 2), f"shift({rx},{ry})")
+        sx, sy = int(rx * out_size / 2), int(ry * out_size / 2)
+        add(_window(big_patch, out_size, sx, sy), sx, sy, f"shift({rx},{ry})")
     if cfg.fliplr:
         sx, sy = random_shift()
-        add(big_patch.flip(-1), sx, sy, "fliplr")
+        add(_window(big_patch.flip(-1), out_size, sx, sy), sx, sy, "fliplr")
     # Blur and rotation only where the window reads them (the results are the same, at about a quarter of the cost).
     for sig_y, sig_x in cfg.blur:
         sx, sy = random_shift()
-        add(big_patch, sx, sy, f"blur({sig_y},{sig_x})", blurred_window(big_patch, sig_y, sig_x, out_size, sx, sy))
+        add(blurred_window(big_patch, sig_y, sig_x, out_size, sx, sy), sx, sy, f"blur({sig_y},{sig_x})")
     for angle in cfg.rotate:
         sx, sy = random_shift()
-        add(big_patch, sx, sy, f"rotate({angle})", rotated_window(big_patch, angle, out_size, sx, sy))
+        add(rotated_window(big_patch, angle, out_size, sx, sy), sx, sy, f"rotate({angle})")
     return AugmentedSamples(torch.cat(patches), torch.tensor(offsets, dtype=torch.float32), names)
 
 
