@@ -52,9 +52,10 @@ class TrackingValidation:
         self.sample = sample or SampleConfig()
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
 
-    def track_all(self, iounet: torch.nn.Module, run: int = 0) -> dict[str, np.ndarray]:
-        """Predicted boxes (N, 4) per sequence name, tracked on the CPU with a copy of ``iounet`` in eval mode, the
-        tracker seeded for run ``run``."""
+    def track_all(self, iounet: torch.nn.Module, runs: int = 1) -> list[dict[str, np.ndarray]]:
+        """Predicted boxes (N, 4) per sequence name for each run, tracked on the CPU with a copy of ``iounet`` in
+        eval mode, run ``r``'s tracker seeded with the preset's seed + ``r``.  The runs track each sequence side by
+        side, so every frame is read once whatever their number."""
         from ..config import preset
         from ..datasets import read_frame
         from ..model_io import AtomModel
@@ -63,18 +64,26 @@ class TrackingValidation:
 
         net = copy.deepcopy(iounet).cpu().eval()
         model = AtomModel(self.backbone, net, model_info(self.backbone, {}, self.sample))
-        cfg = preset(self.preset)
-        cfg.device = "cpu"
-        cfg.seed += run
-        out = {}
+        cfgs = []
+        for run in range(runs):
+            cfg = preset(self.preset)
+            cfg.device = "cpu"
+            cfg.seed += run
+            cfgs.append(cfg)
+        out: list[dict[str, np.ndarray]] = [{} for _ in cfgs]
         for seq in self.sequences:
-            tracker = AtomTracker(model, cfg)
-            boxes = np.zeros((len(seq.frames), 4))
-            boxes[0] = seq.gt[0]
-            tracker.initialize(read_frame(seq.frames[0]), tuple(seq.gt[0]))
+            trackers = [AtomTracker(model, cfg) for cfg in cfgs]
+            boxes = np.zeros((len(cfgs), len(seq.frames), 4))
+            boxes[:, 0] = seq.gt[0]
+            first = read_frame(seq.frames[0])
+            for tracker in trackers:
+                tracker.initialize(first, tuple(seq.gt[0]))
             for i in range(1, len(seq.frames)):
-                boxes[i] = tuple(tracker.track(read_frame(seq.frames[i])).box)
-            out[seq.name] = boxes
+                frame = read_frame(seq.frames[i])
+                for r, tracker in enumerate(trackers):
+                    boxes[r, i] = tuple(tracker.track(frame).box)
+            for r, run_boxes in enumerate(boxes):
+                out[r][seq.name] = run_boxes
         return out
 
     def __call__(self, iounet: torch.nn.Module) -> dict[str, float]:
@@ -87,7 +96,7 @@ class TrackingValidation:
         t0 = time.time()
         try:
             self.backbone.cpu()
-            runs = [self.track_all(iounet, r) for r in range(self.runs)]
+            runs = self.track_all(iounet, self.runs)
         finally:
             self.backbone.to(backbone_device)
             torch.set_num_threads(old_threads)
