@@ -160,5 +160,10 @@ def test_presets():
     assert not ms.refinement.use_iou_net and len(ms.localization.scale_factors) == 5
     assert ms.localization.scale_factors[3] == pytest.approx(1.02)
     assert preset("fast").classifier.init_cg_iter < preset("default").classifier.init_cg_iter
+    # damped is the paper's tracker with one option beyond it, and nothing else changed
+    damped, default = preset("damped").to_dict(), preset("default").to_dict()
+    assert damped.pop("name") == "damped" and default.pop("name") == "default"
+    assert damped["refinement"].pop("scale_update_rate") < 1.0 == default["refinement"].pop("scale_update_rate")
+    assert damped == default
     with pytest.raises(ValueError):
         preset("nope")

@@ -155,6 +155,18 @@ def test_size_options_beyond_the_paper():
     assert tr._new_size(400.0, 12.5, 0.49) == (100.0, 50.0)
 
 
+def test_the_damped_tracker_applies_part_of_each_size_change():
+    from tracker_core.config import DAMPED_SCALE_UPDATE_RATE as r
+    from tracker_core.trackers import make_tracker
+
+    tr = make_tracker("atom-damped", device="cpu")
+    assert tr.name == "atom-damped" and tr.config.refinement.scale_update_rate == r < 1.0
+    assert tr.config.refinement.use_iou_net and tr.refinement_head is not None  # full ATOM, not the ablation
+    tr.size = (100.0, 50.0)
+    # refinement proposes 4x the width and a quarter of the height: a fraction r of each log change is applied
+    assert tr._new_size(400.0, 12.5, 0.9) == pytest.approx((100.0 * 4.0 ** r, 50.0 * 0.25 ** r))
+
+
 def test_multiscale_size_is_bounded_as_the_reference_bounds_its_scale():
     # Reference: min_scale_factor = max(10 / base_size), max_scale_factor = min(image_size / base_size).
     tr = AtomTracker.__new__(AtomTracker)

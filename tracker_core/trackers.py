@@ -1,8 +1,8 @@
 """Trackers by name and the interface every tracker offers, for the CLI, the benchmarks and the app.
 
-Names: ``atom``, ``atom-multiscale``, ``atom-fast`` (the presets of ``config.py``), ``csrt``, ``kcf``, ``mil``
-(OpenCV's, ``classic.py``); ``atom-update`` and ``atom-reinit`` are ``atom`` with an explicit correction policy
-(to compare them with ``atom bench annotate``).
+Names: ``atom``, ``atom-multiscale``, ``atom-fast``, ``atom-damped`` (the presets of ``config.py``), ``csrt``,
+``kcf``, ``mil`` (OpenCV's, ``classic.py``); ``atom-update`` and ``atom-reinit`` are ``atom`` with an explicit
+correction policy (to compare them with ``atom bench annotate``).
 
 Benchmark workers and the app's tracking thread are handed a :class:`TrackerSpec`, never a tracker: trackers hold
 models, OpenCV objects and CUDA state that must not cross processes, and a spec is small, picklable and comparable
@@ -27,6 +27,7 @@ from .result import TrackResult
 
 # name -> (preset, correction policy or None for the preset's own)
 ATOM_NAMES = {"atom": ("default", None), "atom-multiscale": ("multiscale", None), "atom-fast": ("fast", None),
+              "atom-damped": ("damped", None),
               "atom-update": ("default", "update"), "atom-reinit": ("default", "reinitialize")}
 #: The ATOM trackers that differ in what they compute (the other two differ only in the correction policy, which
 #: the app offers as a setting of its own).

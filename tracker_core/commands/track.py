@@ -53,8 +53,9 @@ def add_parser(sub) -> None:
     p.add_argument("--jobs", type=int, default=1, help="worker processes for --batch")
     p.add_argument("--shard", default=None, metavar="I/N",
                    help="with --batch, take only every N-th video starting at I (0-based), for job arrays")
-    p.add_argument("--tracker", default="atom", help="atom (default), atom-multiscale, atom-fast, csrt, kcf, mil")
-    p.add_argument("--preset", default=None, help="default, multiscale or fast (ATOM only)")
+    p.add_argument("--tracker", default="atom",
+                   help="atom (default), atom-multiscale, atom-fast, atom-damped, csrt, kcf, mil")
+    p.add_argument("--preset", default=None, help="default, multiscale, fast or damped (ATOM only)")
     p.add_argument("--model", default=None, help="model file (our .json/.safetensors, atom_default.pth, "
                                                  "or a torchvision resnet18 state dict); default: the shipped one")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
