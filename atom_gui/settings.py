@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from tracker_core.annotation import DEFAULT_MIN_IOU, DEFAULT_MIN_SCORE, ReplacePolicy
 from tracker_core.config import PRESETS
-from tracker_core.trackers import ATOM_PRESET_NAMES, CLASSIC_NAMES, TrackerSpec, is_atom_tracker
+from tracker_core.trackers import ATOM_NAMES, ATOM_PRESET_NAMES, CLASSIC_NAMES, TrackerSpec, is_atom_tracker
 
 APP_NAME = "ATOM Annotator"
 DEVICES = ("auto", "cpu", "cuda")
@@ -143,6 +143,10 @@ class SettingsDialog(QDialog):
         model_row.addWidget(browse)
         self.preset = QComboBox()
         self.preset.addItems(list(PRESETS))
+        # The preset the person chose for the plain "atom" tracker; the other ATOM names imply their own, which the
+        # (then disabled) combo shows instead without forgetting this choice.
+        self._atom_preset = AppSettings.preset
+        self.preset.currentTextChanged.connect(self._preset_chosen)
         self.device = QComboBox()
         self.device.addItems(DEVICES)
         self.correction = QComboBox()
@@ -197,6 +201,7 @@ class SettingsDialog(QDialog):
         self._shown = s
         _select(self.tracker, s.tracker)
         self.model_path.setText(s.model_path)
+        self._atom_preset = s.preset
         self.preset.setCurrentText(s.preset)
         self.device.setCurrentText(s.device)
         _select(self.correction, s.correction_policy)
@@ -215,7 +220,7 @@ class SettingsDialog(QDialog):
         """The dialog's values over the settings it was opened with (those it does not show are kept)."""
         return dataclasses.replace(
             self._shown, tracker=self.tracker.currentData(), model_path=self.model_path.text().strip(),
-            preset=self.preset.currentText(), device=self.device.currentText(),
+            preset=self._atom_preset, device=self.device.currentText(),
             correction_policy=self.correction.currentData(), replace_policy=self.replace.currentData(),
             auto_pause=self.auto_pause.isChecked(), pause_below=self.pause_below.value(),
             low_score=self.low_score.value(), low_iou=self.low_iou.value(),
@@ -226,8 +231,14 @@ class SettingsDialog(QDialog):
         is_atom = is_atom_tracker(self.tracker.currentData() or "")
         for widget in (self.model_path, self.preset, self.device):
             widget.setEnabled(is_atom)
-        self.preset.setEnabled(self.tracker.currentData() == "atom")
+        name = self.tracker.currentData() or ""
+        self.preset.setEnabled(name == "atom")
+        self.preset.setCurrentText(self._atom_preset if name == "atom" else ATOM_NAMES.get(name, ("",))[0])
         self.pause_below.setEnabled(self.auto_pause.isChecked())
+
+    def _preset_chosen(self, text: str) -> None:
+        if self.tracker.currentData() == "atom":
+            self._atom_preset = text
 
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model file", "",

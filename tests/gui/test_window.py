@@ -384,6 +384,22 @@ def test_settings_dialog_round_trip_and_apply(opened):
     assert window.current_frame == 26
 
 
+def test_settings_dialog_shows_the_preset_each_tracker_runs(qtbot):
+    from atom_gui.settings import SettingsDialog
+
+    dialog = SettingsDialog(AppSettings(tracker="atom", preset="fast"))
+    qtbot.addWidget(dialog)
+    assert dialog.preset.isEnabled() and dialog.preset.currentText() == "fast"
+    dialog.tracker.setCurrentIndex(dialog.tracker.findData("atom-damped"))
+    # the name implies its preset: shown, not editable, and the plain tracker's choice is not lost
+    assert not dialog.preset.isEnabled() and dialog.preset.currentText() == "damped"
+    assert dialog.settings().tracker == "atom-damped" and dialog.settings().preset == "fast"
+    dialog.tracker.setCurrentIndex(dialog.tracker.findData("atom"))
+    assert dialog.preset.isEnabled() and dialog.preset.currentText() == "fast"
+    dialog.preset.setCurrentText("damped")
+    assert dialog.settings().preset == "damped"
+
+
 def test_shortcuts_can_be_remapped(opened):
     from atom_gui.actions import apply_keys
     from atom_gui.shortcuts import conflicts, load_keys, save_keys
