@@ -154,8 +154,8 @@ def _damped() -> TrackerConfig:
     size by a spread of 0.10-0.13 a frame, resources/models/MODEL_CARD.md), and the classifier then learns from the
     wrong extent.  Were its answers independent noise around the truth, applying a fraction ``r`` of each change
     would leave ``r / (2 - r)`` of that noise's variance, for a lag of about ``(1 - r) / r`` frames behind a real
-    size change.  The rate was chosen on the validation split over
-    5 runs (docs/RESULTS.md, "Issue 11: the damped size")."""
+    size change.  The rate was chosen on the validation split over 5 runs (docs/RESULTS.md, "Issue 11: the damped
+    size")."""
     cfg = TrackerConfig(name="damped")
     cfg.refinement = RefinementConfig(scale_update_rate=DAMPED_SCALE_UPDATE_RATE)
     return cfg
