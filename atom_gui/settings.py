@@ -233,7 +233,10 @@ class SettingsDialog(QDialog):
             widget.setEnabled(is_atom)
         name = self.tracker.currentData() or ""
         self.preset.setEnabled(name == "atom")
-        self.preset.setCurrentText(self._atom_preset if name == "atom" else ATOM_NAMES.get(name, ("",))[0])
+        if name == "atom":
+            self.preset.setCurrentText(self._atom_preset)
+        elif name in ATOM_NAMES:  # the preset the name runs; a classic tracker has none and leaves the box as it is
+            self.preset.setCurrentText(ATOM_NAMES[name][0])
         self.pause_below.setEnabled(self.auto_pause.isChecked())
 
     def _preset_chosen(self, text: str) -> None:
