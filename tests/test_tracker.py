@@ -1,5 +1,7 @@
 """The ATOM tracking loop end to end, on synthetic video (fast) and on a real sequence (when ../shared is there)."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -153,6 +155,26 @@ def test_size_options_beyond_the_paper():
     assert tr._new_size(400.0, 12.5, 0.9) == pytest.approx((200.0, 25.0))  # half the log change
     cfg.refinement.keep_size_below_iou = 0.5
     assert tr._new_size(400.0, 12.5, 0.49) == (100.0, 50.0)
+
+
+def test_the_size_trend_follows_a_steady_growth_that_damping_alone_lags():
+    """The alpha-beta option: with proposals that grow 10 % a frame, plain damping (rate 0.5) settles one frame's
+    growth behind (lag g (1 - a) / a), the filter with a trend catches up; without growth both stay put."""
+    def run(trend_gain, growth, frames=60):
+        cfg = preset("default")
+        cfg.refinement.scale_update_rate, cfg.refinement.scale_trend_gain = 0.5, trend_gain
+        tr = AtomTracker.__new__(AtomTracker)
+        tr.config, tr.size, tr.size_trend = cfg, (100.0, 50.0), (0.0, 0.0)
+        truth = [100.0, 50.0]
+        for _ in range(frames):
+            truth = [t * growth for t in truth]
+            tr.size = tr._new_size(truth[0], truth[1], 0.9)  # a predictor that proposes the true size
+        return [math.log(t / s) for t, s in zip(truth, tr.size)]
+
+    g = math.log(1.1)
+    assert run(0.0, 1.1) == pytest.approx([g, g], rel=1e-6)  # damping alone: one frame's growth behind
+    assert run(0.2, 1.1) == pytest.approx([0.0, 0.0], abs=1e-6)  # the trend removes the lag
+    assert run(0.2, 1.0) == pytest.approx([0.0, 0.0], abs=1e-12)
 
 
 def test_the_damped_tracker_applies_part_of_each_size_change():

@@ -154,7 +154,14 @@ class AtomTracker:
         pw, ph = self.size
         if predicted_iou < rc.keep_size_below_iou:
             return pw, ph
-        if rc.scale_update_rate != 1.0:
+        if rc.scale_trend_gain:
+            # Alpha-beta filter on the log size: predict with the trend, correct by a share of the residual.
+            vw, vh = self.size_trend
+            ew, eh = math.log(w / pw) - vw, math.log(h / ph) - vh
+            w = pw * math.exp(vw + rc.scale_update_rate * ew)
+            h = ph * math.exp(vh + rc.scale_update_rate * eh)
+            self.size_trend = (vw + rc.scale_trend_gain * ew, vh + rc.scale_trend_gain * eh)
+        elif rc.scale_update_rate != 1.0:
             w = pw * (w / pw) ** rc.scale_update_rate
             h = ph * (h / ph) ** rc.scale_update_rate
         if rc.max_scale_change is not None:
@@ -189,6 +196,7 @@ class AtomTracker:
         self.image_size = (frame.shape[1], frame.shape[0])
         self.center = box.center
         self.size = self.start_size = (box.w, box.h)
+        self.size_trend = (0.0, 0.0)  # log-size change per frame (refinement.scale_trend_gain)
         self.frame_num = 1
         image = image_to_tensor(frame, self.device)
         with timer("backbone"):
@@ -413,6 +421,7 @@ class AtomTracker:
         box = Box.from_seq(tuple(box))
         self.center, self.size = box.center, (box.w, box.h)
         self.start_size = self.size
+        self.size_trend = (0.0, 0.0)
         self.image_size = (frame.shape[1], frame.shape[0])
         image = image_to_tensor(frame, self.device)
         with torch.no_grad():
