@@ -91,9 +91,9 @@ class RefinementConfig:
     keep_size_below_iou: float = 0.0
     # the fraction of refinement's log-size change applied per frame (1: all of it, as the paper);
     scale_update_rate: float = 1.0
-    # with scale_update_rate < 1: the gain by which the size's per-frame trend (log-size velocity) follows what
-    # refinement proposes beyond the trend (0: no trend, plain damping; an alpha-beta filter on the log size, so a
-    # steady growth is followed without lag while one-frame noise is still halved)
+    # an alpha-beta filter on the log size: the share of refinement's surprise (its log-size change beyond the
+    # per-frame trend) that moves the trend, while scale_update_rate is the share applied to the size (0: no trend,
+    # plain damping, which lags a steady growth g by g (1 - rate) / rate; lost on the validation split, RESULTS.md)
     scale_trend_gain: float = 0.0
     # keep the starting box unless refinement raises the predicted IoU by at least this much (None: always take the
     # refined box, as the paper; a good box is otherwise moved to where the predictor's maximum is, issue 11 item 6).
