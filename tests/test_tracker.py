@@ -237,6 +237,29 @@ def test_keeping_the_start_box_when_refinement_gains_too_little(lite0):
     assert any(s != pytest.approx(truth[0].as_tuple()[2:]) for s in sizes[None])
 
 
+def test_the_centre_update_rate_applies_part_of_refinements_move(lite0):
+    """refinement.center_update_rate (beyond the paper): the same refinement (same seed) moves the centre from where
+    the classifier put it by the given fraction of its move; the size is refinement's either way."""
+    frames, truth = moving_square_video(n=2)
+    torch.manual_seed(0)
+    iounet = AtomIoUNet(input_dim=lite0.out_channels, pred_input_dim=(32, 32), pred_inter_dim=(32, 32),
+                        ref_dim=(32, 32), test_dim=(32, 32)).eval()
+    results = {}
+    for rate in (1.0, 0.25):
+        cfg = small_config()
+        cfg.refinement.center_update_rate = rate
+        tr = AtomTracker(AtomModel(lite0, iounet, {}), cfg)
+        tr.initialize(frames[0], truth[0])
+        results[rate] = tr.track(frames[1])
+    full, part = results[1.0], results[0.25]
+    assert full.status != Status.NOT_FOUND and full.refine_start == part.refine_start
+    start = np.array(full.refine_start.center)
+    move = np.array(full.box.center) - start
+    assert np.abs(move).max() > 0.5  # refinement did move the centre
+    assert np.array(part.box.center) == pytest.approx(start + 0.25 * move)
+    assert part.box.as_tuple()[2:] == pytest.approx(full.box.as_tuple()[2:])
+
+
 def test_warm_up_traces_the_per_frame_graph_ahead_and_changes_no_box():
     """warm_up() leaves the one-crop graph traced (the first frame then skips it) and the boxes are those of a
     tracker that was never warmed up (a fresh backbone, so no earlier test traced its graphs)."""

@@ -280,6 +280,9 @@ class AtomTracker:
             if refined is not None:
                 (cx, cy, w, h), iou_pred, props, prop_ious = refined
                 self.size = self._new_size(w, h, iou_pred)
+                r = cfg.refinement.center_update_rate
+                if r != 1.0:  # (a + (b - a) is not always b in floating point: the paper's path stays exact)
+                    cx, cy = new_center[0] + r * (cx - new_center[0]), new_center[1] + r * (cy - new_center[1])
                 self.center = self._clamp_center(cx, cy)
                 result.iou, result.proposals, result.proposal_ious = iou_pred, props, prop_ious
         else:
