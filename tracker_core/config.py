@@ -95,7 +95,8 @@ class RefinementConfig:
     # per-frame trend) that moves the trend, while scale_update_rate is the share applied to the size (0: no trend,
     # plain damping, which lags a steady growth g by g (1 - rate) / rate; lost on the validation split, RESULTS.md)
     scale_trend_gain: float = 0.0
-    # the fraction of refinement's move of the centre (from where the classifier put it) applied per frame (1: all)
+    # the fraction of refinement's move of the centre (from where the classifier put it) applied per frame (1: all;
+    # 0.5 with damped was level with damped alone on the validation split, RESULTS.md)
     center_update_rate: float = 1.0
     # keep the starting box unless refinement raises the predicted IoU by at least this much (None: always take the
     # refined box, as the paper; a good box is otherwise moved to where the predictor's maximum is, issue 11 item 6).
